@@ -1,0 +1,111 @@
+import express, { type Request, type Response } from 'express';
+import type { TLSSocket } from 'node:tls';
+import { identifyDevice, mintDeviceToken, type AuthorityDeps } from '../shared/authority/index.js';
+import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/errors.js';
+import { errorBody, errorHandler, notFoundHandler } from '../shared/http/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { DeviceAuthView } from '../shared/store/types.js';
+import { presentedCertificate } from './client-certificate.js';
+
+export interface GatewayAppOptions {
+  deps: AuthorityDeps;
+  log: Logger;
+}
+
+function sourceOf(req: Request): string | null {
+  return req.socket.remoteAddress ?? null;
+}
+
+/**
+ * The device-facing API. Every route but the health checks identifies the device from its client
+ * certificate on every request; there is no session, so a revocation bites on the next request,
+ * whatever the connection has done before.
+ */
+export function createGatewayApp({ deps, log }: GatewayAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // No proxy is trusted: X-Forwarded-* and client-certificate headers from a client are ignored.
+  app.set('trust proxy', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.store.ping();
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', store: 'unreachable' });
+    }
+  });
+
+  /** Resolves the device, or answers the refusal (and audits it) and returns null. */
+  async function device(req: Request, res: Response, action: string): Promise<DeviceAuthView | null> {
+    try {
+      const cert = presentedCertificate(req.socket as TLSSocket);
+      try {
+        return await identifyDevice(deps.store, cert, deps.now());
+      } catch (e) {
+        if (isTollgateError(e)) await refuse(req, res, action, e, cert.commonName ?? null, cert.fingerprint256);
+        else throw e;
+        return null;
+      }
+    } catch (e) {
+      if (!isTollgateError(e)) throw e;
+      await refuse(req, res, action, e, null, null);
+      return null;
+    }
+  }
+
+  async function refuse(req: Request, res: Response, action: string, e: TollgateError, target: string | null, fingerprint: string | null) {
+    if (e.kind === 'unauthenticated' || e.kind === 'forbidden') {
+      try {
+        await deps.store.appendAudit({
+          actor: target ? `device:${target}` : 'anonymous',
+          action,
+          outcome: 'denied',
+          target,
+          reason: e.code,
+          source: sourceOf(req),
+          details: fingerprint ? { fingerprint256: fingerprint } : null,
+        });
+      } catch (auditError) {
+        log.error({ err: auditError }, 'could not record a refusal in the audit trail');
+      }
+      log.info({ action, reason: e.code, device: target, source: sourceOf(req) }, 'device refused');
+    }
+    res.status(HTTP_STATUS[e.kind]).json(errorBody(e));
+  }
+
+  app.get(['/hub-creds', '/hub-creds/'], async (req, res) => {
+    const dev = await device(req, res, 'token.refused');
+    if (!dev) return;
+    const minted = await mintDeviceToken(deps, dev, sourceOf(req));
+    res.set('Cache-Control', 'no-store');
+    res.json({
+      Username: minted.username,
+      Secret: minted.secret,
+      ExpiresAt: new Date(minted.expiresAt).toISOString(),
+      ExpiresIn: Math.floor((minted.expiresAt - deps.now()) / 1000),
+    });
+  });
+
+  app.get(['/device', '/device/'], async (req, res) => {
+    const dev = await device(req, res, 'device.refused');
+    if (!dev) return;
+    res.json({
+      uuid: dev.uuid,
+      factory: dev.factoryName,
+      name: dev.name,
+      state: dev.state,
+      test: dev.isTest,
+      certificate: { fingerprint256: dev.certificateFingerprint, notAfter: new Date(dev.notAfter).toISOString() },
+    });
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(log));
+  return app;
+}

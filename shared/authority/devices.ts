@@ -1,0 +1,234 @@
+import { conflict, invalidInput, notFound } from '../errors.js';
+import { isIssuedBy, issueCertificate, parseCertificate, parseCsr, type CertificateInfo } from '../pki/index.js';
+import type { Device, DeviceCa, DeviceState, Factory } from '../store/types.js';
+import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { requireCa, signingCaFor } from './factories.js';
+import { assertDeviceUuid, assertLabel } from './names.js';
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface CsrEnrollment {
+  csrPem: unknown;
+  name?: unknown;
+  caId?: unknown;
+  /** Lifetime in days (enrolled devices) ... */
+  days?: unknown;
+  /** ... or in hours for a test device, capped by policy. */
+  test?: boolean;
+  hours?: unknown;
+}
+
+export interface Enrolled {
+  device: Device;
+  certificatePem: string;
+  /** The device CA's certificate: what the device's chain ends in. */
+  caCertificatePem: string;
+}
+
+function positiveInt(value: unknown, field: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw invalidInput(`${field}_invalid`, `${field} must be a whole number between 1 and ${max}`);
+  }
+  return value;
+}
+
+/** Refuses a CSR that asks for uses a device certificate must not have. */
+function checkRequestedUsage(requestedKeyUsage?: string[], requestedExtendedKeyUsage?: string[]): void {
+  if (requestedKeyUsage && requestedKeyUsage.length > 0) {
+    if (!requestedKeyUsage.includes('digitalSignature')) {
+      throw invalidInput('csr_key_usage_invalid', 'the CSR requests a key usage without digitalSignature; a device certificate needs digitalSignature');
+    }
+    const forbidden = requestedKeyUsage.filter((u) => u === 'keyCertSign' || u === 'cRLSign');
+    if (forbidden.length > 0) throw invalidInput('csr_key_usage_invalid', `the CSR requests ${forbidden.join(', ')}: a device certificate cannot sign certificates`);
+  }
+  if (requestedExtendedKeyUsage && requestedExtendedKeyUsage.length > 0 && !requestedExtendedKeyUsage.includes(CLIENT_AUTH)) {
+    throw invalidInput('csr_key_usage_invalid', 'the CSR requests extended key usages without clientAuth; a device certificate is a TLS client certificate');
+  }
+}
+
+function checkSubject(subject: { commonName?: string; organizationalUnit?: string }, factory: Factory, what: string): string {
+  const uuid = assertDeviceUuid(subject.commonName, `the ${what}'s CN (device UUID)`);
+  if (subject.organizationalUnit !== factory.name) {
+    throw invalidInput(
+      'factory_mismatch',
+      `the ${what}'s OU is ${subject.organizationalUnit === undefined ? 'missing' : `"${subject.organizationalUnit}"`}; it must be the factory name "${factory.name}"`,
+    );
+  }
+  return uuid;
+}
+
+async function refuseDuplicate(deps: AuthorityDeps, uuid: string): Promise<void> {
+  if (await deps.store.getDevice(uuid)) throw conflict('device_exists', `a device with UUID ${uuid} is already enrolled`);
+}
+
+/** Enrolls a device from its CSR: the factory's online CA signs it. */
+export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: Factory, request: CsrEnrollment): Promise<Enrolled> {
+  if (typeof request.csrPem !== 'string') throw invalidInput('csr_missing', 'a PEM certificate signing request (csr) is required');
+  const name = assertLabel(request.name, 'name', 128);
+  const csr = await parseCsr(request.csrPem);
+  const uuid = checkSubject(csr.subject, factory, 'CSR');
+  checkRequestedUsage(csr.requestedKeyUsage, csr.requestedExtendedKeyUsage);
+
+  const now = deps.now();
+  let lifetimeMs: number;
+  if (request.test) {
+    const cap = deps.policy.testCertMaxHours;
+    if (request.hours !== undefined && typeof request.hours === 'number' && Number.isInteger(request.hours) && request.hours > cap) {
+      throw invalidInput('lifetime_exceeds_policy', `a test certificate may live at most ${cap} hours; ${request.hours} were asked`);
+    }
+    lifetimeMs = (request.hours === undefined ? Math.min(1, cap) : positiveInt(request.hours, 'hours', cap)) * HOUR;
+  } else {
+    const cap = deps.policy.deviceCertDays;
+    if (request.days !== undefined && typeof request.days === 'number' && Number.isInteger(request.days) && request.days > cap) {
+      throw invalidInput('lifetime_exceeds_policy', `a device certificate may live at most ${cap} days; ${request.days} were asked`);
+    }
+    lifetimeMs = (request.days === undefined ? cap : positiveInt(request.days, 'days', cap)) * DAY;
+  }
+
+  const ca = await signingCaFor(deps, factory, request.caId);
+  await refuseDuplicate(deps, uuid);
+  const notAfter = Math.min(now + lifetimeMs, ca.notAfter);
+  const certificatePem = await issueCertificate({
+    profile: 'device-client',
+    subject: { commonName: uuid, organizationalUnit: factory.name },
+    publicKey: csr.publicKey,
+    notBefore: new Date(now - 5 * 60_000),
+    notAfter: new Date(notAfter),
+    issuer: { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) },
+  });
+  const cert = parseCertificate(certificatePem);
+  const device = await insert(deps, actor, factory, ca, cert, uuid, name, request.test === true, 'csr');
+  return { device, certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
+}
+
+/** Enrolls a device from a certificate one of the factory's CAs issued (the factory signed it offline). */
+export async function enrollFromCertificate(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  request: { certificatePem: unknown; name?: unknown },
+): Promise<Enrolled> {
+  if (typeof request.certificatePem !== 'string') throw invalidInput('certificate_missing', 'a PEM device certificate is required');
+  const name = assertLabel(request.name, 'name', 128);
+  const cert = parseCertificate(request.certificatePem);
+  const uuid = checkSubject(cert.subject, factory, 'certificate');
+  if (cert.isCa) throw invalidInput('certificate_is_ca', 'a CA certificate cannot be a device certificate');
+  if (!cert.extendedKeyUsage.includes(CLIENT_AUTH)) {
+    throw invalidInput('certificate_key_usage_invalid', 'the certificate lacks extended key usage clientAuth');
+  }
+  if (cert.keyUsage.length > 0 && !cert.keyUsage.includes('digitalSignature')) {
+    throw invalidInput('certificate_key_usage_invalid', 'the certificate lacks key usage digitalSignature');
+  }
+  const now = deps.now();
+  if (cert.notAfter.getTime() <= now) throw invalidInput('certificate_expired', `the certificate expired on ${cert.notAfter.toISOString()}`);
+  if (cert.notBefore.getTime() > now + 5 * 60_000) throw invalidInput('certificate_not_yet_valid', `the certificate is valid only from ${cert.notBefore.toISOString()}`);
+
+  const ca = await issuingCa(deps, factory, cert);
+  await refuseDuplicate(deps, uuid);
+  const device = await insert(deps, actor, factory, ca, cert, uuid, name, false, 'certificate');
+  return { device, certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
+}
+
+async function issuingCa(deps: AuthorityDeps, factory: Factory, cert: CertificateInfo): Promise<DeviceCa> {
+  const cas = await deps.store.listDeviceCas({ factoryId: factory.id });
+  for (const ca of cas) {
+    if (isIssuedBy(cert, parseCertificate(ca.certificatePem))) {
+      if (ca.state !== 'active') throw conflict('ca_not_active', `the issuing CA ${ca.id} is ${ca.state}: it enrolls no new devices`);
+      return ca;
+    }
+  }
+  throw invalidInput('certificate_untrusted', `the certificate was not issued by any CA of factory "${factory.name}"`);
+}
+
+async function insert(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  ca: DeviceCa,
+  cert: CertificateInfo,
+  uuid: string,
+  name: string | null,
+  isTest: boolean,
+  via: 'csr' | 'certificate',
+): Promise<Device> {
+  const now = deps.now();
+  const device: Device = {
+    uuid,
+    factoryId: factory.id,
+    caId: ca.id,
+    name,
+    state: 'active',
+    stateReason: null,
+    isTest,
+    certificatePem: cert.pem,
+    certificateFingerprint: cert.fingerprint256,
+    publicKeyFingerprint: cert.publicKeyFingerprint,
+    notAfter: cert.notAfter.getTime(),
+    createdAt: now,
+    updatedAt: now,
+  };
+  return deps.store.insertDevice(
+    device,
+    auditOf(actor, {
+      action: 'device.enrolled',
+      outcome: 'success',
+      factoryId: factory.id,
+      target: uuid,
+      details: { via, caId: ca.id, test: isTest, fingerprint256: cert.fingerprint256, notAfter: cert.notAfter.toISOString() },
+    }),
+  );
+}
+
+export async function requireDevice(deps: AuthorityDeps, factory: Factory, uuid: unknown): Promise<Device> {
+  const id = assertDeviceUuid(uuid);
+  const device = await deps.store.getDevice(id);
+  // A device of another factory is reported exactly like a missing one.
+  if (!device || device.factoryId !== factory.id) throw notFound('device_not_found', `factory "${factory.name}" has no device ${id}`);
+  return device;
+}
+
+const DEVICE_TRANSITIONS: Record<DeviceState, DeviceState[]> = {
+  pending: ['active', 'disabled', 'revoked'],
+  active: ['disabled', 'revoked'],
+  disabled: ['active', 'revoked'],
+  revoked: [],
+};
+
+const ACTION_OF: Record<DeviceState, string> = {
+  active: 'device.enabled',
+  pending: 'device.pending',
+  disabled: 'device.disabled',
+  revoked: 'device.revoked',
+};
+
+export async function setDeviceState(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  uuid: unknown,
+  state: DeviceState,
+  reason: unknown,
+): Promise<Device> {
+  const device = await requireDevice(deps, factory, uuid);
+  const why = assertLabel(reason, 'reason');
+  if (!DEVICE_TRANSITIONS[device.state].includes(state)) {
+    throw conflict('device_state_transition', `a ${device.state} device cannot become ${state}${device.state === 'revoked' ? ': revocation is final' : ''}`);
+  }
+  return deps.store.setDeviceState(
+    device.uuid,
+    state,
+    why,
+    auditOf(actor, { action: ACTION_OF[state], outcome: 'success', factoryId: factory.id, target: device.uuid, reason: why }),
+  );
+}
+
+export async function deleteDevice(deps: AuthorityDeps, actor: Actor, factory: Factory, uuid: unknown): Promise<void> {
+  const device = await requireDevice(deps, factory, uuid);
+  await deps.store.deleteDevice(
+    device.uuid,
+    auditOf(actor, { action: 'device.deleted', outcome: 'success', factoryId: factory.id, target: device.uuid, details: { fingerprint256: device.certificateFingerprint } }),
+  );
+}
+

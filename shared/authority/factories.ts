@@ -1,0 +1,154 @@
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { conflict, invalidInput, notFound } from '../errors.js';
+import { generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../pki/index.js';
+import type { CaState, DeviceCa, Factory } from '../store/types.js';
+import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { assertFactoryName, assertLabel } from './names.js';
+
+export async function createFactory(deps: AuthorityDeps, actor: Actor, name: unknown): Promise<Factory> {
+  const factoryName = assertFactoryName(name);
+  const factory: Factory = { id: randomUUID(), name: factoryName, createdAt: deps.now() };
+  return deps.store.createFactory(
+    factory,
+    auditOf(actor, { action: 'factory.created', outcome: 'success', factoryId: factory.id, target: factoryName }),
+  );
+}
+
+export async function requireFactory(deps: AuthorityDeps, name: unknown): Promise<Factory> {
+  const factoryName = assertFactoryName(name);
+  const factory = await deps.store.getFactoryByName(factoryName);
+  if (!factory) throw notFound('factory_not_found', `no factory named "${factoryName}"`);
+  return factory;
+}
+
+export interface OnlineCaOptions {
+  commonName?: unknown;
+  keyAlgorithm?: KeyAlgorithm;
+  days?: unknown;
+}
+
+const CA_DAYS_MAX = 20 * 365;
+
+/**
+ * Creates a device CA whose key Tollgate holds and signs enrollment CSRs with. The key file is
+ * written first and discarded again if the store refuses the record, so no half-created CA remains.
+ */
+export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory: Factory, options: OnlineCaOptions = {}): Promise<DeviceCa> {
+  const commonName = assertLabel(options.commonName, 'common_name', 64) ?? `${factory.name} device CA`;
+  const days = options.days === undefined ? 10 * 365 : options.days;
+  if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > CA_DAYS_MAX) {
+    throw invalidInput('days_invalid', `CA lifetime must be a whole number of days between 1 and ${CA_DAYS_MAX}`);
+  }
+  const keyPair = generateKeyPair(options.keyAlgorithm ?? 'ec-p256');
+  const now = deps.now();
+  const certificatePem = await issueCertificate({
+    profile: 'device-ca',
+    subject: { commonName, organizationalUnit: factory.name, organization: 'Tollgate' },
+    publicKey: createPublicKey(keyPair.publicKeyPem),
+    notBefore: new Date(now - 5 * 60_000),
+    notAfter: new Date(now + days * 86_400_000),
+    selfSignPrivateKeyPem: keyPair.privateKeyPem,
+  });
+  const cert = parseCertificate(certificatePem);
+  const id = randomUUID();
+  const keyRef = deps.keys.put(`ca-${id}`, keyPair.privateKeyPem);
+  const ca: DeviceCa = {
+    id,
+    factoryId: factory.id,
+    kind: 'online',
+    certificatePem: cert.pem,
+    fingerprint256: cert.fingerprint256,
+    subjectCommonName: commonName,
+    notAfter: cert.notAfter.getTime(),
+    state: 'active',
+    stateReason: null,
+    keyRef,
+    createdAt: now,
+  };
+  try {
+    return await deps.store.addDeviceCa(
+      ca,
+      auditOf(actor, { action: 'ca.created', outcome: 'success', factoryId: factory.id, target: id, details: { kind: 'online', fingerprint256: cert.fingerprint256 } }),
+    );
+  } catch (e) {
+    deps.keys.discard(keyRef);
+    throw e;
+  }
+}
+
+/**
+ * Registers a CA certificate the factory holds the key of (Tollgate never sees it). Devices it
+ * issued can then be enrolled from their certificates.
+ */
+export async function addExternalCa(deps: AuthorityDeps, actor: Actor, factory: Factory, certificatePem: unknown): Promise<DeviceCa> {
+  if (typeof certificatePem !== 'string') throw invalidInput('certificate_missing', 'a PEM CA certificate is required');
+  const cert = parseCertificate(certificatePem);
+  if (!cert.isCa || !cert.keyUsage.includes('keyCertSign')) {
+    throw invalidInput('certificate_not_ca', 'the certificate is not a CA certificate (basicConstraints CA=true and keyUsage keyCertSign are required)');
+  }
+  const now = deps.now();
+  if (cert.notAfter.getTime() <= now) throw invalidInput('certificate_expired', `the CA certificate expired on ${cert.notAfter.toISOString()}`);
+  if (cert.subject.organizationalUnit !== undefined && cert.subject.organizationalUnit !== factory.name) {
+    throw invalidInput('ca_factory_mismatch', `the CA certificate's OU "${cert.subject.organizationalUnit}" is not the factory "${factory.name}"`);
+  }
+  const id = randomUUID();
+  const ca: DeviceCa = {
+    id,
+    factoryId: factory.id,
+    kind: 'external',
+    certificatePem: cert.pem,
+    fingerprint256: cert.fingerprint256,
+    subjectCommonName: cert.subject.commonName ?? '',
+    notAfter: cert.notAfter.getTime(),
+    state: 'active',
+    stateReason: null,
+    keyRef: null,
+    createdAt: now,
+  };
+  return deps.store.addDeviceCa(
+    ca,
+    auditOf(actor, { action: 'ca.added', outcome: 'success', factoryId: factory.id, target: id, details: { kind: 'external', fingerprint256: cert.fingerprint256 } }),
+  );
+}
+
+export async function requireCa(deps: AuthorityDeps, factory: Factory, caId: unknown): Promise<DeviceCa> {
+  if (typeof caId !== 'string' || caId.length > 64) throw invalidInput('ca_id_invalid', 'CA id must be a string');
+  const ca = await deps.store.getDeviceCa(caId);
+  // Another factory's CA is reported exactly like a missing one: ids must not leak across factories.
+  if (!ca || ca.factoryId !== factory.id) throw notFound('ca_not_found', `factory "${factory.name}" has no CA ${caId}`);
+  return ca;
+}
+
+/** The CA that signs a factory's CSRs: the one named, or the newest active online CA. */
+export async function signingCaFor(deps: AuthorityDeps, factory: Factory, caId?: unknown): Promise<DeviceCa> {
+  if (caId !== undefined && caId !== null) {
+    const ca = await requireCa(deps, factory, caId);
+    if (ca.kind !== 'online') throw conflict('ca_not_online', `CA ${ca.id} is not an online CA: Tollgate does not hold its key`);
+    if (ca.state !== 'active') throw conflict('ca_not_active', `CA ${ca.id} is ${ca.state}: it enrolls no new devices`);
+    return ca;
+  }
+  const cas = (await deps.store.listDeviceCas({ factoryId: factory.id })).filter((c) => c.kind === 'online' && c.state === 'active');
+  const ca = cas[cas.length - 1];
+  if (!ca) throw conflict('no_online_ca', `factory "${factory.name}" has no active online CA to sign with`);
+  return ca;
+}
+
+const CA_TRANSITIONS: Record<CaState, CaState[]> = {
+  active: ['disabled', 'revoked'],
+  disabled: ['active', 'revoked'],
+  revoked: [],
+};
+
+export async function setCaState(deps: AuthorityDeps, actor: Actor, factory: Factory, caId: unknown, state: CaState, reason: unknown): Promise<DeviceCa> {
+  const ca = await requireCa(deps, factory, caId);
+  const why = assertLabel(reason, 'reason');
+  if (!CA_TRANSITIONS[ca.state].includes(state)) {
+    throw conflict('ca_state_transition', `a ${ca.state} CA cannot become ${state}`);
+  }
+  return deps.store.setDeviceCaState(
+    ca.id,
+    state,
+    why,
+    auditOf(actor, { action: `ca.${state === 'active' ? 'enabled' : state}`, outcome: 'success', factoryId: factory.id, target: ca.id, reason: why }),
+  );
+}

@@ -1,0 +1,48 @@
+import { forbidden, unauthenticated } from '../errors.js';
+import type { DeviceAuthView, Store } from '../store/types.js';
+import { DEVICE_UUID } from './names.js';
+
+/** What the TLS layer established about the client, normalised. */
+export interface PresentedCertificate {
+  /** SHA-256 of the DER, lower-case hex without colons. */
+  fingerprint256: string;
+  commonName: string | undefined;
+  organizationalUnit: string | undefined;
+  notAfter: number;
+}
+
+/**
+ * Decides whether a TLS client that presented `cert` (already chain-verified by TLS against the
+ * registered CAs) is an enrolled, active device. Runs on every request: TLS keep-alive and session
+ * resumption reuse the handshake's verdict, so a revocation would otherwise not be seen.
+ *
+ * Refusals carry the reason as their code; the gateway audits and counts them.
+ */
+export async function identifyDevice(store: Store, cert: PresentedCertificate, now: number): Promise<DeviceAuthView> {
+  if (cert.notAfter <= now) throw unauthenticated('certificate_expired', 'the client certificate has expired');
+  const uuid = cert.commonName;
+  if (uuid === undefined || !DEVICE_UUID.test(uuid)) {
+    throw forbidden('device_unknown', 'the client certificate does not name a device (CN must be the device UUID)');
+  }
+  const device = await store.getDevice(uuid);
+  if (!device) throw forbidden('device_unknown', 'no device is enrolled under this certificate');
+  // The enrolled certificate is pinned: a different certificate with the same UUID, even from the
+  // same CA, is somebody else.
+  if (device.certificateFingerprint !== cert.fingerprint256) {
+    throw forbidden('certificate_mismatch', 'this certificate is not the one enrolled for the device');
+  }
+  if (cert.organizationalUnit !== device.factoryName) {
+    throw forbidden('factory_mismatch', 'the certificate OU does not match the device factory');
+  }
+  if (device.caState === 'revoked') throw forbidden('ca_revoked', 'the CA that issued this device certificate is revoked');
+  switch (device.state) {
+    case 'active':
+      return device;
+    case 'pending':
+      throw forbidden('device_pending', 'the device is awaiting activation by a factory admin');
+    case 'disabled':
+      throw forbidden('device_disabled', 'the device is disabled');
+    case 'revoked':
+      throw forbidden('device_revoked', 'the device is revoked');
+  }
+}

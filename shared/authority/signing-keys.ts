@@ -1,0 +1,72 @@
+import { createPublicKey } from 'node:crypto';
+import { invalidInput } from '../errors.js';
+import { generateKeyPair, issueCertificate, jwsAlgorithmFor, libtrustKeyId, type KeyAlgorithm } from '../pki/index.js';
+import type { SigningKeyRecord } from '../store/types.js';
+import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+
+const SIGNING_ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+
+export interface NewSigningKeyOptions {
+  algorithm?: unknown;
+  /** Lifetime of the signing certificate: registry 2.8 checks the x5c certificate's dates. */
+  days?: unknown;
+  activate?: boolean;
+}
+
+/**
+ * Creates a token-signing key and its self-signed certificate. It starts `trusted` (in the registry
+ * bundle, not yet used) unless `activate` is set: rotation is add, publish the bundle, activate.
+ */
+export async function createSigningKey(deps: AuthorityDeps, actor: Actor, options: NewSigningKeyOptions = {}): Promise<SigningKeyRecord> {
+  const algorithm = options.algorithm ?? 'ec-p256';
+  if (typeof algorithm !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw invalidInput('algorithm_invalid', `algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  }
+  const days = options.days ?? 365;
+  if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650) {
+    throw invalidInput('days_invalid', 'days must be a whole number between 1 and 3650');
+  }
+  const pair = generateKeyPair(algorithm as KeyAlgorithm);
+  const publicKey = createPublicKey(pair.publicKeyPem);
+  const kid = libtrustKeyId(publicKey);
+  const now = deps.now();
+  const certificatePem = await issueCertificate({
+    profile: 'token-signing',
+    subject: { commonName: `Tollgate token signing ${kid.slice(0, 14)}`, organization: 'Tollgate' },
+    publicKey,
+    notBefore: new Date(now - 5 * 60_000),
+    notAfter: new Date(now + days * 86_400_000),
+    selfSignPrivateKeyPem: pair.privateKeyPem,
+  });
+  const keyRef = deps.keys.put(`signing-${kid.replaceAll(':', '').toLowerCase()}`, pair.privateKeyPem);
+  const record: SigningKeyRecord = {
+    kid,
+    alg: jwsAlgorithmFor(publicKey),
+    certificatePem,
+    keyRef,
+    status: 'trusted',
+    createdAt: now,
+    activatedAt: null,
+  };
+  try {
+    await deps.store.addSigningKey(record, auditOf(actor, { action: 'signing_key.created', outcome: 'success', target: kid, details: { alg: record.alg } }));
+  } catch (e) {
+    deps.keys.discard(keyRef);
+    throw e;
+  }
+  if (options.activate) {
+    await activateSigningKey(deps, actor, kid);
+    return { ...record, status: 'active', activatedAt: deps.now() };
+  }
+  return record;
+}
+
+export async function activateSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
+  if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
+  await deps.store.activateSigningKey(kid, auditOf(actor, { action: 'signing_key.activated', outcome: 'success', target: kid }));
+}
+
+export async function retireSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
+  if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
+  await deps.store.retireSigningKey(kid, auditOf(actor, { action: 'signing_key.retired', outcome: 'success', target: kid }));
+}

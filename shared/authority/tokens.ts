@@ -1,0 +1,152 @@
+import { forbidden, invalidInput, notFound } from '../errors.js';
+import { newSecret, newTokenId } from '../secrets.js';
+import type { ApiToken, DeviceAuthView, Factory } from '../store/types.js';
+import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { assertLabel } from './names.js';
+
+/**
+ * Scopes an API token can carry. `devices:*` and `tokens:write` are for the admin API (`devices:test`
+ * only issues short-lived test device certificates, for CI);
+ * `containers:*` and `catalog:read` are what the realm turns into registry access.
+ */
+export const API_TOKEN_SCOPES = [
+  'devices:read',
+  'devices:write',
+  'devices:test',
+  'containers:read',
+  'containers:write',
+  'containers:delete',
+  'tokens:write',
+  'catalog:read',
+] as const;
+export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
+
+/**
+ * The registry's catalog lists every repository of every factory: it cannot be filtered per
+ * factory, so only the operator (local CLI) may create a token that can read it.
+ */
+const OPERATOR_ONLY_SCOPES: readonly string[] = ['catalog:read'];
+
+const MAX_TTL_DAYS = 3650;
+
+export function assertScopes(value: unknown): ApiTokenScope[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > API_TOKEN_SCOPES.length) {
+    throw invalidInput('scopes_invalid', `scopes must be a non-empty list of: ${API_TOKEN_SCOPES.join(', ')}`);
+  }
+  const out = new Set<ApiTokenScope>();
+  for (const s of value) {
+    if (typeof s !== 'string' || !(API_TOKEN_SCOPES as readonly string[]).includes(s)) {
+      throw invalidInput('scope_unknown', `unknown scope ${JSON.stringify(s)}; known scopes: ${API_TOKEN_SCOPES.join(', ')}`);
+    }
+    out.add(s as ApiTokenScope);
+  }
+  return [...out];
+}
+
+export interface NewApiTokenRequest {
+  scopes?: unknown;
+  description?: unknown;
+  /** Lifetime in days; omitted = no expiry. */
+  days?: unknown;
+}
+
+export interface CreatedApiToken {
+  token: ApiToken;
+  /** The Basic username the token is used with. */
+  username: string;
+  /** Shown once, never stored. */
+  secret: string;
+}
+
+/**
+ * Creates a factory API token. A token acting through the admin API can only hand out scopes it has
+ * itself (`grantorScopes`), so a token can never mint a more powerful one.
+ */
+export async function createApiToken(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  request: NewApiTokenRequest,
+  grantorScopes: readonly string[] | 'operator',
+): Promise<CreatedApiToken> {
+  const scopes = assertScopes(request.scopes);
+  const description = assertLabel(request.description, 'description');
+  let expiresAt: number | null = null;
+  if (request.days !== undefined && request.days !== null) {
+    const d = request.days;
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > MAX_TTL_DAYS) {
+      throw invalidInput('days_invalid', `days must be a whole number between 1 and ${MAX_TTL_DAYS}`);
+    }
+    expiresAt = deps.now() + d * 86_400_000;
+  }
+  if (grantorScopes !== 'operator') {
+    const beyond = scopes.filter((s) => !grantorScopes.includes(s) || OPERATOR_ONLY_SCOPES.includes(s));
+    if (beyond.length > 0) throw forbidden('scope_not_grantable', `this token cannot grant: ${beyond.join(', ')}`);
+  }
+  const id = newTokenId();
+  const { secret, secretHash } = newSecret('api');
+  const token: ApiToken = {
+    id,
+    kind: 'api',
+    factoryId: factory.id,
+    deviceUuid: null,
+    scopes,
+    description,
+    service: null,
+    subject: id,
+    createdAt: deps.now(),
+    expiresAt,
+    revokedAt: null,
+  };
+  await deps.store.insertToken(
+    { ...token, secretHash },
+    auditOf(actor, { action: 'token.created', outcome: 'success', factoryId: factory.id, target: id, details: { scopes, expiresAt } }),
+  );
+  return { token, username: id, secret };
+}
+
+export async function revokeApiToken(deps: AuthorityDeps, actor: Actor, factory: Factory, id: unknown): Promise<void> {
+  if (typeof id !== 'string' || !/^tok_[A-Za-z0-9_-]{16}$/.test(id)) throw invalidInput('token_id_invalid', 'a token id looks like tok_ followed by 16 characters');
+  const token = await deps.store.getToken(id);
+  if (!token || token.factoryId !== factory.id || token.kind !== 'api') throw notFound('token_not_found', `factory "${factory.name}" has no API token ${id}`);
+  await deps.store.revokeToken(id, auditOf(actor, { action: 'token.revoked', outcome: 'success', factoryId: factory.id, target: id }));
+}
+
+export interface MintedDeviceToken {
+  username: string;
+  secret: string;
+  expiresAt: number;
+}
+
+/** Mints the ephemeral read-only token `/hub-creds/` hands to a device. */
+export async function mintDeviceToken(deps: AuthorityDeps, device: DeviceAuthView, source: string | null): Promise<MintedDeviceToken> {
+  const now = deps.now();
+  const expiresAt = now + deps.policy.deviceTokenTtlSeconds * 1000;
+  const id = newTokenId();
+  const { secret, secretHash } = newSecret('device');
+  await deps.store.insertToken(
+    {
+      id,
+      kind: 'device',
+      factoryId: device.factoryId,
+      deviceUuid: device.uuid,
+      scopes: ['containers:read'],
+      description: null,
+      service: null,
+      subject: device.uuid,
+      createdAt: now,
+      expiresAt,
+      secretHash,
+    },
+    {
+      actor: `device:${device.uuid}`,
+      source,
+      action: 'token.minted',
+      outcome: 'success',
+      factoryId: device.factoryId,
+      target: id,
+      details: { expiresAt: new Date(expiresAt).toISOString() },
+    },
+  );
+  return { username: device.uuid, secret, expiresAt };
+}

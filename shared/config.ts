@@ -1,0 +1,260 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { invalidInput } from './errors.js';
+
+/**
+ * Tollgate's configuration: one file (YAML or JSON) plus environment overrides, validated once at
+ * start-up. Every key has a safe default, so no file at all is a valid configuration for a
+ * development setup on loopback.
+ *
+ * Environment overrides name the key path in upper snake case under TOLLGATE_:
+ * `gateway.listen.port` is TOLLGATE_GATEWAY_LISTEN_PORT, `authsvc.tokenTtlSeconds` is
+ * TOLLGATE_AUTHSVC_TOKEN_TTL_SECONDS.
+ */
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1).max(255);
+const listen = (defaultPort: number) =>
+  z.object({ host: host.default('127.0.0.1'), port: port.default(defaultPort) }).strict().prefault({});
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL');
+
+export const configSchema = z
+  .object({
+    /** Where the SQLite database lives. */
+    dataDir: z.string().min(1).default('data'),
+    /** Where generated and uploaded key material lives (private keys are files with mode 0600). */
+    pkiDir: z.string().min(1).default('certs'),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+    gateway: z
+      .object({
+        listen: listen(8443),
+        /** The URL devices use to reach the gateway; goes into device config files. */
+        publicUrl: httpUrl.optional(),
+        /** Lifetime of a token minted by /hub-creds/. */
+        tokenTtlSeconds: z.number().int().min(60).max(86_400).default(3600),
+        /**
+         * The gateway's server certificate and key (PEM files), and the CA bundle devices trust it by.
+         * All three unset: a development PKI is generated under pkiDir/tls and reused.
+         */
+        tls: z
+          .object({ certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional(), caFile: z.string().min(1).optional() })
+          .strict()
+          .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), 'certFile and keyFile go together: set both or neither')
+          .prefault({}),
+        /** Extra host names for the generated development server certificate. */
+        serverNames: z.array(z.string().min(1).max(253)).max(32).default([]),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        listen: listen(8442),
+      })
+      .strict()
+      .prefault({}),
+    authsvc: z
+      .object({
+        listen: listen(5001),
+        realmPath: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must be an absolute URL path such as /token')
+          .default('/token'),
+        /** Public URL of the realm, as the registry's auth.token.realm names it. */
+        publicUrl: httpUrl.optional(),
+        /** The registry's auth.token.service: becomes the JWT `aud`. */
+        service: z.string().min(1).max(255).default('tollgate-registry'),
+        /** The registry's auth.token.issuer: becomes the JWT `iss`. */
+        issuer: z.string().min(1).max(255).default('tollgate'),
+        /** Lifetime of a registry JWT; long enough for a big push. */
+        tokenTtlSeconds: z.number().int().min(60).max(86_400).default(900),
+        /** Lifetime of a refresh (offline) token. */
+        refreshTokenTtlSeconds: z.number().int().min(300).max(90 * 86_400).default(30 * 86_400),
+      })
+      .strict()
+      .prefault({}),
+    pki: z
+      .object({
+        /** Lifetime of device certificates signed by an online CA, unless the request asks for less. */
+        deviceCertDays: z.number().int().min(1).max(3650).default(365),
+        /** Cap on the lifetime of test device certificates issued for CI. */
+        testCertMaxHours: z.number().int().min(1).max(24 * 30).default(24),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export interface LoadedConfig extends Config {
+  /** The file it came from, if any. */
+  source: string | null;
+  /** Absolute path of the SQLite database. */
+  databasePath: string;
+}
+
+/** Formats zod issues as `key.path: what was wrong (expected ...)`, one per line. */
+function describeIssues(error: z.ZodError, origin: string): string {
+  return error.issues
+    .map((i) => {
+      const key = i.path.length > 0 ? i.path.join('.') : '(root)';
+      return `${origin}: ${key}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+function envName(path: readonly string[]): string {
+  return (
+    'TOLLGATE_' +
+    path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+  );
+}
+
+/** Every leaf key path of the schema, so that env overrides are derived from it, never listed by hand. */
+function leafPaths(schema: z.ZodType, prefix: string[] = []): { path: string[]; leaf: z.ZodType }[] {
+  let s: z.ZodType = schema;
+  // Unwrap defaults/optionals/prefaults to reach the object or the leaf.
+  for (;;) {
+    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+    if ((def.type === 'default' || def.type === 'optional' || def.type === 'prefault') && def.innerType) {
+      s = def.innerType;
+      continue;
+    }
+    break;
+  }
+  if (s instanceof z.ZodObject) {
+    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
+  }
+  return [{ path: prefix, leaf: s }];
+}
+
+function coerceEnv(raw: string, leaf: z.ZodType): unknown {
+  if (leaf instanceof z.ZodNumber) return raw.trim() === '' ? raw : Number(raw);
+  if (leaf instanceof z.ZodBoolean) return raw === 'true' ? true : raw === 'false' ? false : raw;
+  if (leaf instanceof z.ZodArray) return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return raw;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+export const MAX_CONFIG_BYTES = 256 * 1024;
+
+export interface LoadConfigOptions {
+  /** Explicit file; else TOLLGATE_CONFIG; else no file. */
+  file?: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Relative dataDir/pkiDir resolve against this (default: the config file's directory, else cwd). */
+  cwd?: string;
+}
+
+/**
+ * Reads, merges and validates the configuration. Throws an invalid_input TollgateError whose message
+ * lists every problem as `origin: key: what is wrong`.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.TOLLGATE_CONFIG ?? null;
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw invalidInput('config_unreadable', `${file}: cannot read the configuration file (${(e as Error).message})`);
+    }
+    if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+      throw invalidInput('config_too_large', `${file}: larger than ${MAX_CONFIG_BYTES} bytes`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 10 });
+    } catch (e) {
+      throw invalidInput('config_syntax', `${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+    }
+    if (parsed === null || parsed === undefined) parsed = {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw invalidInput('config_syntax', `${file}: the top level must be a mapping of keys to values`);
+    }
+    raw = parsed as Record<string, unknown>;
+  }
+
+  const fromFile = configSchema.safeParse(raw);
+  if (!fromFile.success) {
+    throw invalidInput('config_invalid', describeIssues(fromFile.error, file ?? 'configuration'));
+  }
+
+  // Apply environment overrides on top of the file, then validate again, naming the variable.
+  const merged = structuredClone(raw);
+  const overridden: string[] = [];
+  for (const { path, leaf } of leafPaths(configSchema)) {
+    const name = envName(path);
+    const value = env[name];
+    if (value === undefined) continue;
+    setPath(merged, path, coerceEnv(value, leaf));
+    overridden.push(name);
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const name = envName(i.path.map(String));
+      const origin = overridden.includes(name) ? `environment ${name}` : (file ?? 'configuration');
+      return `${origin}: ${i.path.join('.')}: ${i.message}`;
+    });
+    throw invalidInput('config_invalid', lines.join('\n'));
+  }
+
+  const base = options.cwd ?? (file ? dirname(resolve(file)) : process.cwd());
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const config = result.data;
+  return {
+    ...config,
+    dataDir: abs(config.dataDir),
+    pkiDir: abs(config.pkiDir),
+    source: file,
+    databasePath: resolve(abs(config.dataDir), 'tollgate.db'),
+  };
+}
+
+/** The URL devices use for the gateway. */
+export function gatewayUrl(config: Config): string {
+  return config.gateway.publicUrl ?? `https://${urlHost(config.gateway.listen.host)}:${config.gateway.listen.port}`;
+}
+
+/** The realm URL a registry's auth.token.realm must name. */
+export function realmUrl(config: Config): string {
+  return (
+    config.authsvc.publicUrl ??
+    `http://${urlHost(config.authsvc.listen.host)}:${config.authsvc.listen.port}${config.authsvc.realmPath}`
+  );
+}
+
+export function adminUrl(config: Config): string {
+  return `http://${urlHost(config.admin.listen.host)}:${config.admin.listen.port}`;
+}
+
+function urlHost(h: string): string {
+  if (h === '0.0.0.0' || h === '::') return '127.0.0.1';
+  return h.includes(':') ? `[${h}]` : h;
+}
+
+/** The environment variable that overrides a key path; for messages and docs. */
+export function environmentVariableFor(path: readonly string[]): string {
+  return envName(path);
+}

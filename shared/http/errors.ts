@@ -1,0 +1,54 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { HTTP_STATUS, TollgateError, isTollgateError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/**
+ * The JSON error body every express-based Tollgate API answers with:
+ * `{"error": {"code": "device_revoked", "message": "the device is revoked"}}`.
+ * Clients match on `code`; `message` is for people.
+ */
+export function errorBody(e: TollgateError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
+  return { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
+}
+
+/** body-parser's own errors, mapped to precise 4xx codes instead of a 500. */
+function fromBodyParser(err: unknown): TollgateError | null {
+  const e = err as { type?: string; status?: number; limit?: number } | null;
+  if (!e || typeof e.type !== 'string') return null;
+  switch (e.type) {
+    case 'entity.too.large':
+      return new TollgateError('too_large', 'body_too_large', `request body larger than ${e.limit ?? 'the limit of'} bytes`);
+    case 'entity.parse.failed':
+      return new TollgateError('invalid_input', 'body_invalid_json', 'request body is not valid JSON');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new TollgateError('invalid_input', 'body_encoding_unsupported', 'request body must be UTF-8 JSON');
+    case 'request.aborted':
+      return new TollgateError('invalid_input', 'body_aborted', 'request body was not received completely');
+    case 'request.size.invalid':
+      return new TollgateError('invalid_input', 'body_size_mismatch', 'request body size does not match Content-Length');
+    default:
+      return typeof e.status === 'number' && e.status >= 400 && e.status < 500
+        ? new TollgateError('invalid_input', 'body_invalid', 'request body could not be read')
+        : null;
+  }
+}
+
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const known = isTollgateError(err) ? err : fromBodyParser(err);
+    if (known) {
+      res.status(HTTP_STATUS[known.kind]).json(errorBody(known));
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: { code: 'internal_error', message: 'internal error' } });
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  res.status(404).json({ error: { code: 'route_not_found', message: `no route ${req.method} ${req.path}` } });
+};
+
+/** Express 5 forwards rejected promises to the error handler; this keeps handlers typed and short. */
+export type AsyncHandler = (...args: Parameters<RequestHandler>) => Promise<void>;

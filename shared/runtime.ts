@@ -1,0 +1,19 @@
+import type { AuthorityDeps } from './authority/index.js';
+import type { LoadedConfig } from './config.js';
+import { KeyStore } from './keystore.js';
+import { SqliteStore } from './store/index.js';
+
+/** Opens what every Tollgate process works on: the store and the key store, as configured. */
+export function openAuthority(config: LoadedConfig, now: () => number = Date.now): AuthorityDeps & { store: SqliteStore } {
+  const store = new SqliteStore(config.databasePath);
+  return {
+    store,
+    keys: new KeyStore(config.pkiDir),
+    policy: {
+      deviceCertDays: config.pki.deviceCertDays,
+      testCertMaxHours: config.pki.testCertMaxHours,
+      deviceTokenTtlSeconds: config.gateway.tokenTtlSeconds,
+    },
+    now,
+  };
+}

@@ -1,0 +1,66 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+/**
+ * Opaque bearer secrets: device tokens (from /hub-creds/), factory API tokens and refresh tokens.
+ *
+ * Shape: `<prefix><43 chars base64url of 32 random bytes><6 chars base64url CRC-32 of the former>`.
+ * The prefix lets secret scanners recognise a leaked Tollgate secret and tell its kind; the
+ * checksum lets them (and us) reject a mistyped or made-up value without a store lookup.
+ * Only the SHA-256 of a secret is stored. A fast hash is right here: the secret has 256 bits of
+ * entropy, so there is nothing for a slow password hash to protect against.
+ */
+export type SecretKind = 'device' | 'api' | 'refresh';
+
+export const SECRET_PREFIX: Record<SecretKind, string> = {
+  device: 'tgd_',
+  api: 'tga_',
+  refresh: 'tgr_',
+};
+
+const BODY_LENGTH = 43;
+const CHECKSUM_LENGTH = 6;
+const SECRET_PATTERN = /^tg[dar]_[A-Za-z0-9_-]{49}$/;
+
+function checksum(body: string): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc32(body) >>> 0);
+  return b.toString('base64url');
+}
+
+export interface NewSecret {
+  secret: string;
+  secretHash: string;
+}
+
+export function newSecret(kind: SecretKind): NewSecret {
+  const body = randomBytes(32).toString('base64url');
+  const secret = SECRET_PREFIX[kind] + body + checksum(body);
+  return { secret, secretHash: hashSecret(secret) };
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** The kind of a well-formed secret, or null for anything that is not one (wrong shape or checksum). */
+export function secretKind(candidate: string): SecretKind | null {
+  if (candidate.length !== 4 + BODY_LENGTH + CHECKSUM_LENGTH || !SECRET_PATTERN.test(candidate)) return null;
+  const body = candidate.slice(4, 4 + BODY_LENGTH);
+  if (checksum(body) !== candidate.slice(4 + BODY_LENGTH)) return null;
+  const prefix = candidate.slice(0, 4);
+  for (const [kind, p] of Object.entries(SECRET_PREFIX) as [SecretKind, string][]) if (p === prefix) return kind;
+  return null;
+}
+
+/** Public, non-secret identifier of a stored token (what lists and audit records show). */
+export function newTokenId(): string {
+  return 'tok_' + randomBytes(12).toString('base64url');
+}
+
+/** Compares two strings in time independent of where they differ (hashes first to equalise lengths). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}

@@ -1,0 +1,3 @@
+export * from './types.js';
+export { SqliteStore } from './sqlite.js';
+export type { SqliteStoreOptions } from './sqlite.js';

@@ -1,0 +1,113 @@
+/**
+ * Versioned schema migrations for the SQLite store. Append only: a released migration is never
+ * edited, a change is a new entry. Each runs in its own IMMEDIATE transaction together with the
+ * row that records it, so two processes starting on the same file at once cannot both apply it.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE factories (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_cas (
+        id                  TEXT PRIMARY KEY,
+        factory_id          TEXT NOT NULL REFERENCES factories(id) ON DELETE RESTRICT,
+        kind                TEXT NOT NULL CHECK (kind IN ('online', 'external')),
+        certificate_pem     TEXT NOT NULL,
+        fingerprint256      TEXT NOT NULL UNIQUE,
+        subject_cn          TEXT NOT NULL,
+        not_after           INTEGER NOT NULL,
+        state               TEXT NOT NULL CHECK (state IN ('active', 'disabled', 'revoked')),
+        state_reason        TEXT,
+        key_ref             TEXT,
+        created_at          INTEGER NOT NULL,
+        CHECK ((kind = 'online') = (key_ref IS NOT NULL))
+      ) STRICT;
+      CREATE INDEX device_cas_factory ON device_cas(factory_id);
+
+      CREATE TABLE devices (
+        uuid                    TEXT PRIMARY KEY,
+        factory_id              TEXT NOT NULL REFERENCES factories(id) ON DELETE RESTRICT,
+        ca_id                   TEXT NOT NULL REFERENCES device_cas(id) ON DELETE RESTRICT,
+        name                    TEXT,
+        state                   TEXT NOT NULL CHECK (state IN ('active', 'pending', 'disabled', 'revoked')),
+        state_reason            TEXT,
+        is_test                 INTEGER NOT NULL CHECK (is_test IN (0, 1)),
+        certificate_pem         TEXT NOT NULL,
+        certificate_fingerprint TEXT NOT NULL UNIQUE,
+        public_key_fingerprint  TEXT NOT NULL,
+        not_after               INTEGER NOT NULL,
+        created_at              INTEGER NOT NULL,
+        updated_at              INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX devices_factory ON devices(factory_id, uuid);
+      CREATE INDEX devices_ca ON devices(ca_id);
+
+      CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        secret_hash  TEXT NOT NULL UNIQUE,
+        kind         TEXT NOT NULL CHECK (kind IN ('device', 'api', 'refresh')),
+        factory_id   TEXT NOT NULL REFERENCES factories(id) ON DELETE CASCADE,
+        device_uuid  TEXT REFERENCES devices(uuid) ON DELETE CASCADE,
+        scopes       TEXT NOT NULL,
+        description  TEXT,
+        service      TEXT,
+        subject      TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        revoked_at   INTEGER
+      ) STRICT;
+      CREATE INDEX api_tokens_factory ON api_tokens(factory_id, kind);
+      CREATE INDEX api_tokens_device ON api_tokens(device_uuid);
+      CREATE INDEX api_tokens_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE signing_keys (
+        kid             TEXT PRIMARY KEY,
+        alg             TEXT NOT NULL,
+        certificate_pem TEXT NOT NULL,
+        key_ref         TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('trusted', 'active', 'retired')),
+        created_at      INTEGER NOT NULL,
+        activated_at    INTEGER
+      ) STRICT;
+      CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys(status) WHERE status = 'active';
+
+      CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        outcome     TEXT NOT NULL CHECK (outcome IN ('success', 'denied')),
+        factory_id  TEXT,
+        target      TEXT,
+        reason      TEXT,
+        source      TEXT,
+        details     TEXT
+      ) STRICT;
+      CREATE INDEX audit_log_factory ON audit_log(factory_id, id);
+      CREATE INDEX audit_log_target ON audit_log(target, id);
+      -- The audit trail is append-only: the engine itself refuses to rewrite history.
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+      CREATE TABLE change_versions (
+        topic    TEXT PRIMARY KEY,
+        version  INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO change_versions(topic, version) VALUES ('device_cas', 0), ('signing_keys', 0);
+    `,
+  },
+];

@@ -1,0 +1,593 @@
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TollgateError, conflict, notFound } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  ApiToken,
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  CaState,
+  ChangeTopic,
+  Device,
+  DeviceAuthView,
+  DeviceCa,
+  DeviceState,
+  Factory,
+  ListOptions,
+  NewApiToken,
+  SigningKeyRecord,
+  Store,
+  TokenAuthView,
+  TokenKind,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toFactory(r: Row): Factory {
+  return { id: str(r.id), name: str(r.name), createdAt: num(r.created_at) };
+}
+
+function toCa(r: Row): DeviceCa {
+  return {
+    id: str(r.id),
+    factoryId: str(r.factory_id),
+    kind: str(r.kind) as DeviceCa['kind'],
+    certificatePem: str(r.certificate_pem),
+    fingerprint256: str(r.fingerprint256),
+    subjectCommonName: str(r.subject_cn),
+    notAfter: num(r.not_after),
+    state: str(r.state) as CaState,
+    stateReason: strOrNull(r.state_reason),
+    keyRef: strOrNull(r.key_ref),
+    createdAt: num(r.created_at),
+  };
+}
+
+function toDevice(r: Row): Device {
+  return {
+    uuid: str(r.uuid),
+    factoryId: str(r.factory_id),
+    caId: str(r.ca_id),
+    name: strOrNull(r.name),
+    state: str(r.state) as DeviceState,
+    stateReason: strOrNull(r.state_reason),
+    isTest: num(r.is_test) === 1,
+    certificatePem: str(r.certificate_pem),
+    certificateFingerprint: str(r.certificate_fingerprint),
+    publicKeyFingerprint: str(r.public_key_fingerprint),
+    notAfter: num(r.not_after),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function toToken(r: Row): ApiToken {
+  return {
+    id: str(r.id),
+    kind: str(r.kind) as TokenKind,
+    factoryId: str(r.factory_id),
+    deviceUuid: strOrNull(r.device_uuid),
+    scopes: JSON.parse(str(r.scopes)) as string[],
+    description: strOrNull(r.description),
+    service: strOrNull(r.service),
+    subject: str(r.subject),
+    createdAt: num(r.created_at),
+    expiresAt: numOrNull(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+function toSigningKey(r: Row): SigningKeyRecord {
+  return {
+    kid: str(r.kid),
+    alg: str(r.alg),
+    certificatePem: str(r.certificate_pem),
+    keyRef: str(r.key_ref),
+    status: str(r.status) as SigningKeyRecord['status'],
+    createdAt: num(r.created_at),
+    activatedAt: numOrNull(r.activated_at),
+  };
+}
+
+function toAudit(r: Row): AuditRecord {
+  return {
+    id: num(r.id),
+    at: num(r.at),
+    actor: str(r.actor),
+    action: str(r.action),
+    outcome: str(r.outcome) as AuditRecord['outcome'],
+    factoryId: strOrNull(r.factory_id),
+    target: strOrNull(r.target),
+    reason: strOrNull(r.reason),
+    source: strOrNull(r.source),
+    details: r.details ? (JSON.parse(str(r.details)) as Record<string, unknown>) : null,
+  };
+}
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+function pageSize(options?: ListOptions): number {
+  const n = options?.limit ?? DEFAULT_PAGE;
+  return Math.max(1, Math.min(MAX_PAGE, Math.trunc(n)));
+}
+
+/** True for the SQLite errors that mean "another process holds the lock for too long". */
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_SNAPSHOT';
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export interface SqliteStoreOptions {
+  /** How long a writer waits for another process's transaction before giving up (ms). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode, shared safely by the gateway, authsvc and the
+ * CLI running as separate processes. Writes use IMMEDIATE transactions so that a writer takes the
+ * lock up front and waits on busy_timeout, instead of failing half way on a lock upgrade.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    if (path !== ':memory:') {
+      const dir = dirname(path);
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    }
+    const fresh = path === ':memory:' || !existsSync(path);
+    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+    if (fresh && path !== ':memory:') chmodSync(path, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  /** Schema version after migrations, for diagnostics and tests. */
+  schemaVersion(): number {
+    const r = this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as Row;
+    return num(r.v);
+  }
+
+  /** Runs `PRAGMA integrity_check`; returns 'ok' when the file is sound. */
+  integrityCheck(): string {
+    const rows = this.db.pragma('integrity_check') as Row[];
+    return rows.map((r) => str(r.integrity_check)).join('; ');
+  }
+
+  private migrate(): void {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    for (const m of MIGRATIONS) {
+      this.db
+        .transaction(() => {
+          const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+          if (done) return;
+          this.db.exec(m.sql);
+          this.db
+            .prepare('INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, Date.now());
+        })
+        .immediate();
+    }
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs `fn` in an IMMEDIATE transaction, mapping lock time-outs to a 503-kind error. */
+  private write<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      if (isBusy(e)) throw new TollgateError('unavailable', 'store_busy', 'the store is busy; retry shortly');
+      throw e;
+    }
+  }
+
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (isBusy(e)) throw new TollgateError('unavailable', 'store_busy', 'the store is busy; retry shortly');
+      throw e;
+    }
+  }
+
+  private audit(entry: AuditEntry): void {
+    this.stmt(
+      `INSERT INTO audit_log(at, actor, action, outcome, factory_id, target, reason, source, details)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      Date.now(),
+      entry.actor,
+      entry.action,
+      entry.outcome,
+      entry.factoryId ?? null,
+      entry.target ?? null,
+      entry.reason ?? null,
+      entry.source ?? null,
+      entry.details ? JSON.stringify(entry.details) : null,
+    );
+  }
+
+  private bump(topic: ChangeTopic): void {
+    this.stmt('UPDATE change_versions SET version = version + 1 WHERE topic = ?').run(topic);
+  }
+
+  // ---- factories -------------------------------------------------------------------------
+
+  async createFactory(factory: Factory, audit: AuditEntry): Promise<Factory> {
+    return this.write(() => {
+      try {
+        this.stmt('INSERT INTO factories(id, name, created_at) VALUES (?, ?, ?)').run(
+          factory.id,
+          factory.name,
+          factory.createdAt,
+        );
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('factory_exists', `a factory named "${factory.name}" already exists`);
+        throw e;
+      }
+      this.audit(audit);
+      return factory;
+    });
+  }
+
+  async getFactory(id: string): Promise<Factory | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM factories WHERE id = ?').get(id) as Row | undefined);
+    return r ? toFactory(r) : null;
+  }
+
+  async getFactoryByName(name: string): Promise<Factory | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM factories WHERE name = ?').get(name) as Row | undefined);
+    return r ? toFactory(r) : null;
+  }
+
+  async listFactories(): Promise<Factory[]> {
+    return this.read(() => (this.stmt('SELECT * FROM factories ORDER BY name').all() as Row[]).map(toFactory));
+  }
+
+  // ---- device CAs ------------------------------------------------------------------------
+
+  async addDeviceCa(ca: DeviceCa, audit: AuditEntry): Promise<DeviceCa> {
+    return this.write(() => {
+      try {
+        this.stmt(
+          `INSERT INTO device_cas(id, factory_id, kind, certificate_pem, fingerprint256, subject_cn, not_after,
+                                  state, state_reason, key_ref, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          ca.id,
+          ca.factoryId,
+          ca.kind,
+          ca.certificatePem,
+          ca.fingerprint256,
+          ca.subjectCommonName,
+          ca.notAfter,
+          ca.state,
+          ca.stateReason,
+          ca.keyRef,
+          ca.createdAt,
+        );
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('ca_exists', 'this CA certificate is already registered');
+        throw e;
+      }
+      this.bump('device_cas');
+      this.audit(audit);
+      return ca;
+    });
+  }
+
+  async getDeviceCa(id: string): Promise<DeviceCa | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM device_cas WHERE id = ?').get(id) as Row | undefined);
+    return r ? toCa(r) : null;
+  }
+
+  async listDeviceCas(filter: { factoryId?: string } = {}): Promise<DeviceCa[]> {
+    return this.read(() => {
+      const rows =
+        filter.factoryId === undefined
+          ? (this.stmt('SELECT * FROM device_cas ORDER BY created_at, id').all() as Row[])
+          : (this.stmt('SELECT * FROM device_cas WHERE factory_id = ? ORDER BY created_at, id').all(
+              filter.factoryId,
+            ) as Row[]);
+      return rows.map(toCa);
+    });
+  }
+
+  async setDeviceCaState(id: string, state: CaState, reason: string | null, audit: AuditEntry): Promise<DeviceCa> {
+    return this.write(() => {
+      const r = this.stmt('SELECT * FROM device_cas WHERE id = ?').get(id) as Row | undefined;
+      if (!r) throw notFound('ca_not_found', `no device CA with id ${id}`);
+      this.stmt('UPDATE device_cas SET state = ?, state_reason = ? WHERE id = ?').run(state, reason, id);
+      if (state === 'revoked') {
+        // A revoked CA cuts off every device under it at once: their tokens die with it.
+        this.stmt('DELETE FROM api_tokens WHERE device_uuid IN (SELECT uuid FROM devices WHERE ca_id = ?)').run(id);
+      }
+      this.bump('device_cas');
+      this.audit(audit);
+      return toCa({ ...r, state, state_reason: reason });
+    });
+  }
+
+  // ---- devices ---------------------------------------------------------------------------
+
+  async insertDevice(device: Device, audit: AuditEntry): Promise<Device> {
+    return this.write(() => {
+      try {
+        this.stmt(
+          `INSERT INTO devices(uuid, factory_id, ca_id, name, state, state_reason, is_test, certificate_pem,
+                               certificate_fingerprint, public_key_fingerprint, not_after, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          device.uuid,
+          device.factoryId,
+          device.caId,
+          device.name,
+          device.state,
+          device.stateReason,
+          device.isTest ? 1 : 0,
+          device.certificatePem,
+          device.certificateFingerprint,
+          device.publicKeyFingerprint,
+          device.notAfter,
+          device.createdAt,
+          device.updatedAt,
+        );
+      } catch (e) {
+        if (isUniqueViolation(e)) {
+          const existing = this.stmt('SELECT 1 FROM devices WHERE uuid = ?').get(device.uuid);
+          if (existing) throw conflict('device_exists', `a device with UUID ${device.uuid} is already enrolled`);
+          throw conflict('certificate_in_use', 'this certificate is already enrolled for another device');
+        }
+        throw e;
+      }
+      this.audit(audit);
+      return device;
+    });
+  }
+
+  async getDevice(uuid: string): Promise<DeviceAuthView | null> {
+    const r = this.read(
+      () =>
+        this.stmt(
+          `SELECT d.*, f.name AS factory_name, c.state AS ca_state
+             FROM devices d JOIN factories f ON f.id = d.factory_id JOIN device_cas c ON c.id = d.ca_id
+            WHERE d.uuid = ?`,
+        ).get(uuid) as Row | undefined,
+    );
+    if (!r) return null;
+    return { ...toDevice(r), factoryName: str(r.factory_name), caState: str(r.ca_state) as CaState };
+  }
+
+  async listDevices(factoryId: string, options: ListOptions & { state?: DeviceState } = {}): Promise<Device[]> {
+    const limit = pageSize(options);
+    return this.read(() => {
+      const rows = this.stmt(
+        `SELECT * FROM devices WHERE factory_id = ? AND uuid > ? AND (? IS NULL OR state = ?)
+          ORDER BY uuid LIMIT ?`,
+      ).all(factoryId, options.after ?? '', options.state ?? null, options.state ?? null, limit) as Row[];
+      return rows.map(toDevice);
+    });
+  }
+
+  async setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device> {
+    return this.write(() => {
+      const r = this.stmt('SELECT * FROM devices WHERE uuid = ?').get(uuid) as Row | undefined;
+      if (!r) throw notFound('device_not_found', `no device with UUID ${uuid}`);
+      const now = Date.now();
+      this.stmt('UPDATE devices SET state = ?, state_reason = ?, updated_at = ? WHERE uuid = ?').run(
+        state,
+        reason,
+        now,
+        uuid,
+      );
+      // Tokens of a device that is no longer active must not outlive that decision.
+      if (state !== 'active') this.stmt('DELETE FROM api_tokens WHERE device_uuid = ?').run(uuid);
+      this.audit(audit);
+      return toDevice({ ...r, state, state_reason: reason, updated_at: now });
+    });
+  }
+
+  async deleteDevice(uuid: string, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      const info = this.stmt('DELETE FROM devices WHERE uuid = ?').run(uuid);
+      if (info.changes === 0) throw notFound('device_not_found', `no device with UUID ${uuid}`);
+      this.audit(audit);
+    });
+  }
+
+  // ---- tokens ----------------------------------------------------------------------------
+
+  async insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void> {
+    this.write(() => {
+      this.stmt(
+        `INSERT INTO api_tokens(id, secret_hash, kind, factory_id, device_uuid, scopes, description, service, subject,
+                                created_at, expires_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+      ).run(
+        token.id,
+        token.secretHash,
+        token.kind,
+        token.factoryId,
+        token.deviceUuid,
+        JSON.stringify(token.scopes),
+        token.description,
+        token.service,
+        token.subject,
+        token.createdAt,
+        token.expiresAt,
+      );
+      if (audit) this.audit(audit);
+    });
+  }
+
+  async findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null> {
+    const r = this.read(
+      () =>
+        this.stmt(
+          `SELECT t.*, f.name AS factory_name, d.state AS device_state, c.state AS ca_state
+             FROM api_tokens t
+             JOIN factories f ON f.id = t.factory_id
+             LEFT JOIN devices d ON d.uuid = t.device_uuid
+             LEFT JOIN device_cas c ON c.id = d.ca_id
+            WHERE t.secret_hash = ?`,
+        ).get(secretHash) as Row | undefined,
+    );
+    if (!r) return null;
+    return {
+      ...toToken(r),
+      factoryName: str(r.factory_name),
+      deviceState: strOrNull(r.device_state) as DeviceState | null,
+      caState: strOrNull(r.ca_state) as CaState | null,
+    };
+  }
+
+  async getToken(id: string): Promise<ApiToken | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM api_tokens WHERE id = ?').get(id) as Row | undefined);
+    return r ? toToken(r) : null;
+  }
+
+  async listTokens(factoryId: string, options: { kind?: TokenKind } = {}): Promise<ApiToken[]> {
+    return this.read(() =>
+      (
+        this.stmt(
+          'SELECT * FROM api_tokens WHERE factory_id = ? AND (? IS NULL OR kind = ?) ORDER BY created_at, id',
+        ).all(factoryId, options.kind ?? null, options.kind ?? null) as Row[]
+      ).map(toToken),
+    );
+  }
+
+  async revokeToken(id: string, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      const info = this.stmt('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(
+        Date.now(),
+        id,
+      );
+      if (info.changes === 0) throw notFound('token_not_found', `no active token with id ${id}`);
+      this.audit(audit);
+    });
+  }
+
+  async purgeExpiredTokens(now: number): Promise<number> {
+    return this.write(
+      () => this.stmt('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < ?').run(now).changes,
+    );
+  }
+
+  // ---- audit -----------------------------------------------------------------------------
+
+  async appendAudit(entry: AuditEntry): Promise<void> {
+    this.write(() => this.audit(entry));
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditRecord[]> {
+    const limit = pageSize(filter);
+    const after = filter.after === undefined ? 0 : Number.parseInt(filter.after, 10) || 0;
+    return this.read(() =>
+      (
+        this.stmt(
+          `SELECT * FROM audit_log
+            WHERE id > ? AND (? IS NULL OR factory_id = ?) AND (? IS NULL OR target = ?) AND (? IS NULL OR action = ?)
+            ORDER BY id LIMIT ?`,
+        ).all(
+          after,
+          filter.factoryId ?? null,
+          filter.factoryId ?? null,
+          filter.target ?? null,
+          filter.target ?? null,
+          filter.action ?? null,
+          filter.action ?? null,
+          limit,
+        ) as Row[]
+      ).map(toAudit),
+    );
+  }
+
+  // ---- signing keys ----------------------------------------------------------------------
+
+  async addSigningKey(key: SigningKeyRecord, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      try {
+        this.stmt(
+          `INSERT INTO signing_keys(kid, alg, certificate_pem, key_ref, status, created_at, activated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(key.kid, key.alg, key.certificatePem, key.keyRef, key.status, key.createdAt, key.activatedAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('signing_key_exists', `signing key ${key.kid} already exists`);
+        throw e;
+      }
+      this.bump('signing_keys');
+      this.audit(audit);
+    });
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return this.read(() =>
+      (this.stmt('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map(toSigningKey),
+    );
+  }
+
+  async activateSigningKey(kid: string, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      const r = this.stmt('SELECT status FROM signing_keys WHERE kid = ?').get(kid) as Row | undefined;
+      if (!r) throw notFound('signing_key_not_found', `no signing key ${kid}`);
+      if (r.status === 'retired') throw conflict('signing_key_retired', `signing key ${kid} is retired`);
+      this.stmt("UPDATE signing_keys SET status = 'trusted' WHERE status = 'active'").run();
+      this.stmt("UPDATE signing_keys SET status = 'active', activated_at = ? WHERE kid = ?").run(Date.now(), kid);
+      this.bump('signing_keys');
+      this.audit(audit);
+    });
+  }
+
+  async retireSigningKey(kid: string, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      const r = this.stmt('SELECT status FROM signing_keys WHERE kid = ?').get(kid) as Row | undefined;
+      if (!r) throw notFound('signing_key_not_found', `no signing key ${kid}`);
+      if (r.status === 'active') throw conflict('signing_key_active', `activate another key before retiring ${kid}`);
+      this.stmt("UPDATE signing_keys SET status = 'retired' WHERE kid = ?").run(kid);
+      this.bump('signing_keys');
+      this.audit(audit);
+    });
+  }
+
+  // ---- change detection and health -------------------------------------------------------
+
+  async changeVersion(topic: ChangeTopic): Promise<number> {
+    return this.read(
+      () => num((this.stmt('SELECT version FROM change_versions WHERE topic = ?').get(topic) as Row | undefined)?.version ?? 0),
+    );
+  }
+
+  async ping(): Promise<void> {
+    this.read(() => this.stmt('SELECT 1').get());
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The store: every durable fact Tollgate keeps, behind one interface.
+ *
+ * Nothing outside `shared/store/` sees SQL. Every mutating method takes the audit entry that
+ * describes it and writes both in one transaction, so the audit trail can never disagree with
+ * the state it describes. Methods are async so that a networked engine can implement the same
+ * interface; the embedded SQLite engine answers synchronously underneath.
+ */
+
+export type DeviceState = 'active' | 'pending' | 'disabled' | 'revoked';
+export type CaState = 'active' | 'disabled' | 'revoked';
+export type CaKind = 'online' | 'external';
+export type TokenKind = 'device' | 'api' | 'refresh';
+
+export interface Factory {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface DeviceCa {
+  id: string;
+  factoryId: string;
+  kind: CaKind;
+  /** PEM of the CA certificate. */
+  certificatePem: string;
+  fingerprint256: string;
+  subjectCommonName: string;
+  notAfter: number;
+  state: CaState;
+  stateReason: string | null;
+  /** Online CAs only: where the key store keeps the private key. Never the key itself. */
+  keyRef: string | null;
+  createdAt: number;
+}
+
+export interface Device {
+  uuid: string;
+  factoryId: string;
+  caId: string;
+  name: string | null;
+  state: DeviceState;
+  stateReason: string | null;
+  isTest: boolean;
+  certificatePem: string;
+  certificateFingerprint: string;
+  publicKeyFingerprint: string;
+  notAfter: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A device together with what every authentication decision about it needs. */
+export interface DeviceAuthView extends Device {
+  factoryName: string;
+  caState: CaState;
+}
+
+export interface ApiToken {
+  id: string;
+  kind: TokenKind;
+  factoryId: string;
+  /** Device tokens and device refresh tokens: the device they belong to (deleted with it). */
+  deviceUuid: string | null;
+  scopes: string[];
+  description: string | null;
+  /** Refresh tokens: the registry service they were issued for. */
+  service: string | null;
+  /** The JWT `sub` this token stands for; also the Basic username it must be presented with. */
+  subject: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface NewApiToken extends Omit<ApiToken, 'revokedAt'> {
+  /** SHA-256 of the secret, hex. The secret itself is never stored. */
+  secretHash: string;
+}
+
+/** A token looked up by its secret's hash, with the state of everything it depends on. */
+export interface TokenAuthView extends ApiToken {
+  factoryName: string;
+  deviceState: DeviceState | null;
+  caState: CaState | null;
+}
+
+export type AuditOutcome = 'success' | 'denied';
+
+export interface AuditEntry {
+  /** Who acted: `device:<uuid>`, `token:<id>`, `operator` (local CLI), `system`. */
+  actor: string;
+  action: string;
+  outcome: AuditOutcome;
+  factoryId?: string | null;
+  /** What was acted on: a device uuid, a token id, a CA id. */
+  target?: string | null;
+  reason?: string | null;
+  /** Where the request came from (address), if it came over the network. */
+  source?: string | null;
+  /** Extra non-secret facts. */
+  details?: Record<string, unknown> | null;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+  at: number;
+}
+
+export type SigningKeyStatus = 'trusted' | 'active' | 'retired';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  certificatePem: string;
+  keyRef: string;
+  status: SigningKeyStatus;
+  createdAt: number;
+  activatedAt: number | null;
+}
+
+/** Topics whose change other processes must notice without a restart. */
+export type ChangeTopic = 'device_cas' | 'signing_keys';
+
+export interface ListOptions {
+  limit?: number;
+  /** Opaque cursor: the last key of the previous page. */
+  after?: string;
+}
+
+export interface AuditFilter extends ListOptions {
+  factoryId?: string;
+  target?: string;
+  action?: string;
+}
+
+export interface Store {
+  createFactory(factory: Factory, audit: AuditEntry): Promise<Factory>;
+  getFactory(id: string): Promise<Factory | null>;
+  getFactoryByName(name: string): Promise<Factory | null>;
+  listFactories(): Promise<Factory[]>;
+
+  addDeviceCa(ca: DeviceCa, audit: AuditEntry): Promise<DeviceCa>;
+  getDeviceCa(id: string): Promise<DeviceCa | null>;
+  listDeviceCas(filter?: { factoryId?: string }): Promise<DeviceCa[]>;
+  setDeviceCaState(id: string, state: CaState, reason: string | null, audit: AuditEntry): Promise<DeviceCa>;
+
+  insertDevice(device: Device, audit: AuditEntry): Promise<Device>;
+  getDevice(uuid: string): Promise<DeviceAuthView | null>;
+  listDevices(factoryId: string, options?: ListOptions & { state?: DeviceState }): Promise<Device[]>;
+  /** Changes the state; leaving `active` also deletes every token of the device. */
+  setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
+  deleteDevice(uuid: string, audit: AuditEntry): Promise<void>;
+
+  insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void>;
+  findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null>;
+  getToken(id: string): Promise<ApiToken | null>;
+  listTokens(factoryId: string, options?: { kind?: TokenKind }): Promise<ApiToken[]>;
+  revokeToken(id: string, audit: AuditEntry): Promise<void>;
+  /** Deletes tokens whose expiry is before `now`; returns how many. */
+  purgeExpiredTokens(now: number): Promise<number>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(filter?: AuditFilter): Promise<AuditRecord[]>;
+
+  addSigningKey(key: SigningKeyRecord, audit: AuditEntry): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /** Makes `kid` the one active key; the previously active key stays trusted. */
+  activateSigningKey(kid: string, audit: AuditEntry): Promise<void>;
+  retireSigningKey(kid: string, audit: AuditEntry): Promise<void>;
+
+  /** A number that grows whenever `topic` changes, in any process sharing the store. */
+  changeVersion(topic: ChangeTopic): Promise<number>;
+  /** Cheap liveness probe of the store (used by /readyz). */
+  ping(): Promise<void>;
+  close(): void;
+}

@@ -148,7 +148,7 @@ export class AdminService {
   async enroll(
     p: Principal,
     factoryName: unknown,
-    body: { csr?: unknown; certificate?: unknown; name?: unknown; caId?: unknown; days?: unknown; hours?: unknown; test?: unknown },
+    body: { csr?: unknown; certificate?: unknown; name?: unknown; caId?: unknown; days?: unknown; hours?: unknown; minutes?: unknown; test?: unknown },
   ): Promise<EnrollmentResult> {
     if (body.test !== undefined && typeof body.test !== 'boolean') throw invalidInput('test_invalid', 'test must be true or false');
     const test = body.test === true;
@@ -158,7 +158,9 @@ export class AdminService {
     }
     let result;
     if (body.csr !== undefined) {
-      if (!test && body.hours !== undefined) throw invalidInput('hours_invalid', 'hours applies to test devices; use days');
+      if (!test && (body.hours !== undefined || body.minutes !== undefined)) {
+        throw invalidInput('lifetime_invalid', 'hours and minutes apply to test devices; enrolled devices take days');
+      }
       if (test && body.days !== undefined) throw invalidInput('days_invalid', 'days applies to enrolled devices; test devices take hours');
       result = await enrollFromCsr(this.deps, this.actor(p), f, {
         csrPem: body.csr,
@@ -166,6 +168,7 @@ export class AdminService {
         caId: body.caId,
         days: body.days,
         hours: body.hours,
+        minutes: body.minutes,
         test,
       });
     } else {

@@ -6,8 +6,7 @@ import { requireCa, signingCaFor } from './factories.js';
 import { assertDeviceUuid, assertLabel } from './names.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+const DAY = 86_400_000;
 
 export interface CsrEnrollment {
   csrPem: unknown;
@@ -15,9 +14,10 @@ export interface CsrEnrollment {
   caId?: unknown;
   /** Lifetime in days (enrolled devices) ... */
   days?: unknown;
-  /** ... or in hours for a test device, capped by policy. */
+  /** ... or in hours or minutes for a test device, capped by policy. */
   test?: boolean;
   hours?: unknown;
+  minutes?: unknown;
 }
 
 export interface Enrolled {
@@ -74,11 +74,26 @@ export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: 
   const now = deps.now();
   let lifetimeMs: number;
   if (request.test) {
-    const cap = deps.policy.testCertMaxHours;
-    if (request.hours !== undefined && typeof request.hours === 'number' && Number.isInteger(request.hours) && request.hours > cap) {
-      throw invalidInput('lifetime_exceeds_policy', `a test certificate may live at most ${cap} hours; ${request.hours} were asked`);
+    // Test certificates are short-lived by design; minutes let CI watch one expire.
+    const capMinutes = deps.policy.testCertMaxHours * 60;
+    if (request.hours !== undefined && request.minutes !== undefined) {
+      throw invalidInput('lifetime_ambiguous', 'give hours or minutes, not both');
     }
-    lifetimeMs = (request.hours === undefined ? Math.min(1, cap) : positiveInt(request.hours, 'hours', cap)) * HOUR;
+    const capHours = deps.policy.testCertMaxHours;
+    const asked = request.minutes ?? request.hours;
+    if (typeof asked === 'number' && Number.isInteger(asked) && asked > (request.minutes !== undefined ? capMinutes : capHours)) {
+      throw invalidInput(
+        'lifetime_exceeds_policy',
+        `a test certificate may live at most ${capHours} hours; ${asked} ${request.minutes !== undefined ? 'minutes' : 'hours'} were asked`,
+      );
+    }
+    const minutes =
+      request.minutes !== undefined
+        ? positiveInt(request.minutes, 'minutes', capMinutes)
+        : request.hours !== undefined
+          ? positiveInt(request.hours, 'hours', capHours) * 60
+          : Math.min(60, capMinutes);
+    lifetimeMs = minutes * 60_000;
   } else {
     const cap = deps.policy.deviceCertDays;
     if (request.days !== undefined && typeof request.days === 'number' && Number.isInteger(request.days) && request.days > cap) {

@@ -121,7 +121,8 @@ export interface MintedDeviceToken {
 /** Mints the ephemeral read-only token `/hub-creds/` hands to a device. */
 export async function mintDeviceToken(deps: AuthorityDeps, device: DeviceAuthView, source: string | null): Promise<MintedDeviceToken> {
   const now = deps.now();
-  const expiresAt = now + deps.policy.deviceTokenTtlSeconds * 1000;
+  // A token never outlives the certificate that obtained it.
+  const expiresAt = Math.min(now + deps.policy.deviceTokenTtlSeconds * 1000, device.notAfter);
   const id = newTokenId();
   const { secret, secretHash } = newSecret('device');
   await deps.store.insertToken(
@@ -144,8 +145,9 @@ export async function mintDeviceToken(deps: AuthorityDeps, device: DeviceAuthVie
       action: 'token.minted',
       outcome: 'success',
       factoryId: device.factoryId,
-      target: id,
-      details: { expiresAt: new Date(expiresAt).toISOString() },
+      // The device is the target, so its history (`tollgate device show`) lists its tokens.
+      target: device.uuid,
+      details: { tokenId: id, expiresAt: new Date(expiresAt).toISOString() },
     },
   );
   return { username: device.uuid, secret, expiresAt };

@@ -25,6 +25,8 @@ const END = /^-----END ([A-Z0-9]+(?: [A-Z0-9]+)*)-----$/;
 const BASE64_LINE = /^[A-Za-z0-9+/]*={0,2}$/;
 /** A line outside any block that is nothing but a long base64 run is a block that lost its armour. */
 const LOOSE_BASE64 = /^[A-Za-z0-9+/]{40,}={0,2}$/;
+/** Anything resembling a boundary line, including damaged ones (missing or extra dashes). */
+const BOUNDARY_LIKE = /-{2,} ?(?:BEGIN|END)\b/;
 
 export function assertPemSize(text: string, what = 'PEM input'): void {
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -53,7 +55,7 @@ export function readPemBlocks(text: unknown, labels?: readonly string[]): PemBlo
       const begin = BEGIN.exec(line);
       if (begin) {
         open = { label: begin[1] as string, line: lineNo, body: [] };
-      } else if (line.includes('-----BEGIN') || line.includes('-----END')) {
+      } else if (BOUNDARY_LIKE.test(line)) {
         fail(`line ${lineNo}: malformed or unmatched PEM boundary line; expected ${expected} ... -----END ...----- pairs`);
       } else if (LOOSE_BASE64.test(line)) {
         fail(`line ${lineNo}: base64 data outside a PEM block (is a -----BEGIN line missing?)`);
@@ -65,7 +67,7 @@ export function readPemBlocks(text: unknown, labels?: readonly string[]): PemBlo
       if (end[1] !== open.label) fail(`line ${lineNo}: "-----END ${end[1]}-----" closes a block opened as "${open.label}" on line ${open.line}`);
       blocks.push(finishBlock(open.label, open.body.join(''), open.line, labels));
       open = undefined;
-    } else if (line.includes('-----')) {
+    } else if (BOUNDARY_LIKE.test(line) || line.startsWith('-')) {
       fail(`line ${lineNo}: unexpected boundary inside the "${open.label}" block opened on line ${open.line} (missing -----END ${open.label}-----?)`);
     } else if (line.includes(':')) {
       // RFC 1421 headers only occur in legacy encrypted keys, which Tollgate never accepts.

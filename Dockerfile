@@ -1,0 +1,30 @@
+# Tollgate on a current Node LTS. One image; the command picks the service:
+#   tollgate serve gateway | tollgate serve authsvc | tollgate init
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 compiles its native addon from source.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY shared ./shared
+COPY gateway ./gateway
+COPY authsvc ./authsvc
+COPY admin ./admin
+COPY cli ./cli
+COPY helper ./helper
+COPY bench ./bench
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production \
+    TOLLGATE_DATA_DIR=/var/lib/tollgate \
+    TOLLGATE_PKI_DIR=/etc/tollgate/certs
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN ln -s /app/dist/cli/main.js /usr/local/bin/tollgate \
+ && ln -s /app/dist/helper/main.js /usr/local/bin/docker-credential-tollgate \
+ && mkdir -p /var/lib/tollgate /etc/tollgate/certs && chown -R node:node /var/lib/tollgate /etc/tollgate
+USER node
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["up"]

@@ -1,0 +1,58 @@
+import { createServer, type Server } from 'node:http';
+import { isIP } from 'node:net';
+import type { AuthorityDeps } from '../shared/authority/index.js';
+import { gatewayUrl, type LoadedConfig } from '../shared/config.js';
+import { gatewayTls } from '../shared/devpki.js';
+import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
+import type { Logger } from '../shared/log.js';
+import { createAdminApp } from './app.js';
+import { AdminService } from './service.js';
+
+export interface RunningAdmin {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface AdminOptions {
+  config: LoadedConfig;
+  deps: AuthorityDeps;
+  log: Logger;
+  /** PEM devices verify the gateway with; default: the configured or development gateway CA. */
+  gatewayCa?: string;
+}
+
+/** True for names and addresses that only the local host can reach. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
+}
+
+/**
+ * The admin API on its own plain-HTTP listener, never on the device mTLS port: device
+ * certificates must not be a way in to administration, and the admin API must stay reachable when
+ * no device CA exists yet.
+ */
+export async function startAdmin({ config, deps, log, gatewayCa }: AdminOptions): Promise<RunningAdmin> {
+  const { host, port: wanted } = config.admin.listen;
+  if (!isLoopback(host)) {
+    // Bearer tokens cross this listener in clear text: beyond loopback it belongs behind a TLS proxy.
+    log.warn({ host }, 'the admin API listens beyond loopback over plain HTTP; put it behind a TLS-terminating proxy');
+  }
+  const app = createAdminApp({
+    service: new AdminService(deps),
+    log,
+    enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log)).caPem, gateway: gatewayUrl(config) },
+  });
+  const server = createServer(app);
+  hardenServer(server);
+  const port = await listen(server, wanted, host);
+  log.info({ port, host }, 'admin API listening (HTTP)');
+  return {
+    server,
+    port,
+    close: () => closeGracefully(server),
+  };
+}

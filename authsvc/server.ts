@@ -1,0 +1,264 @@
+/**
+ * authsvc's HTTP server: bare node:http, because the realm is the hot path of every pull and a
+ * framework's routing and middleware cost several times the realm's own work. This file only moves
+ * bytes: it routes, enforces size and media-type limits, and hands the realm plain data.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AuthorityDeps } from '../shared/authority/index.js';
+import { realmUrl as configuredRealmUrl, type Config } from '../shared/config.js';
+import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
+import type { Logger } from '../shared/log.js';
+import { jwksJson } from './jwks.js';
+import { Keyring } from './keyring.js';
+import { createRealm, realmSettings, type Realm, type RealmResponse } from './realm.js';
+
+/** A token request form is a few hundred bytes; anything near this is not one. */
+export const MAX_BODY_BYTES = 8 * 1024;
+/** The scope parser caps scopes at 8 KiB too; the whole query may not exceed that either. */
+export const MAX_QUERY_BYTES = 8 * 1024;
+
+const JWKS_PATHS = new Set(['/jwks.json', '/.well-known/jwks.json']);
+const FORM = 'application/x-www-form-urlencoded';
+
+export interface AuthsvcHandlerOptions {
+  realmPath: string;
+  /** Returns the realm, or null while it is not ready (before the port is known). */
+  realm: () => Realm | null;
+  keyring: Keyring;
+  store: Pick<AuthorityDeps['store'], 'ping'>;
+  log: Logger;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+function reply(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, headers: { 'Content-Type': 'application/json', ...NO_STORE, ...headers }, body: JSON.stringify(body) };
+}
+
+/** The error shape of Tollgate's other APIs, for every route but the realm. */
+function apiError(status: number, code: string, message: string, headers: Record<string, string> = {}): Reply {
+  return reply(status, { error: { code, message } }, headers);
+}
+
+/**
+ * Errors the server raises on the realm route itself, in the dialect the client speaks there:
+ * registry errors for GET, OAuth2 errors for POST.
+ */
+function realmError(method: string, status: number, code: string, message: string, headers: Record<string, string> = {}): Reply {
+  if (method === 'POST') return reply(status, { error: 'invalid_request', error_description: message }, { Pragma: 'no-cache', ...headers });
+  return reply(status, { errors: [{ code: 'INVALID_REQUEST', message, detail: { reason: code } }] }, { Pragma: 'no-cache', ...headers });
+}
+
+function send(res: ServerResponse, r: Reply | RealmResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(r.status, { 'X-Content-Type-Options': 'nosniff', ...r.headers });
+  res.end(r.body);
+}
+
+/** Path and query of the request target, or null if it cannot be read. */
+function target(raw: string): { path: string; query: string } | null {
+  if (raw.startsWith('/')) {
+    const q = raw.indexOf('?');
+    return q < 0 ? { path: raw, query: '' } : { path: raw.slice(0, q), query: raw.slice(q + 1) };
+  }
+  // absolute-form (RFC 9112 section 3.2.2), as a proxy would send it.
+  try {
+    const url = new URL(raw);
+    return { path: url.pathname, query: url.search.slice(1) };
+  } catch {
+    return null;
+  }
+}
+
+/** True for `application/x-www-form-urlencoded`, bare or with a UTF-8 charset. */
+function isUtf8Form(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const [type, ...params] = contentType.split(';');
+  if ((type ?? '').trim().toLowerCase() !== FORM) return false;
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    if (eq < 0) continue;
+    const name = p.slice(0, eq).trim().toLowerCase();
+    const value = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') return false;
+  }
+  return true;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+type Body = { ok: true; text: string } | { ok: false; reply: Reply };
+
+/** Reads the body up to MAX_BODY_BYTES; beyond it answers 413 without reading the rest. */
+function readBody(req: IncomingMessage): Promise<Body> {
+  return new Promise((resolve) => {
+    const tooLarge = (): Body => ({
+      ok: false,
+      // The unread rest of the body makes the connection unusable for another request.
+      reply: realmError('POST', 413, 'body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }),
+    });
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) return resolve(tooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (b: Body) => {
+      if (done) return;
+      done = true;
+      resolve(b);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.pause();
+        finish(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      let text: string;
+      try {
+        text = utf8.decode(Buffer.concat(chunks));
+      } catch {
+        finish({ ok: false, reply: realmError('POST', 400, 'body_not_utf8', 'the request body is not valid UTF-8') });
+        return;
+      }
+      finish({ ok: true, text });
+    });
+    const aborted = () => finish({ ok: false, reply: realmError('POST', 400, 'body_aborted', 'the request body was not received completely') });
+    req.on('error', aborted);
+    // 'close' also follows a normal 'end', when the body is already settled and this is a no-op.
+    req.on('close', aborted);
+  });
+}
+
+export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { realmPath, keyring, store, log } = options;
+  let jwksCache: { version: number; body: string } | null = null;
+
+  const jwks = (): Reply => {
+    if (!jwksCache || jwksCache.version !== keyring.version) {
+      jwksCache = { version: keyring.version, body: jwksJson(keyring.trusted) };
+    }
+    // Public keys: caches may keep them briefly; rotation publishes a key well before using it.
+    return { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=60' }, body: jwksCache.body };
+  };
+
+  const readiness = async (): Promise<Reply> => {
+    let storeOk = true;
+    try {
+      await store.ping();
+    } catch {
+      storeOk = false;
+    }
+    const key = keyring.active;
+    if (storeOk && key) return reply(200, { status: 'ready', kid: key.kid });
+    return reply(503, {
+      status: 'unavailable',
+      store: storeOk ? 'ok' : 'unreachable',
+      signingKey: key ? 'ok' : 'missing',
+      ...(key ? {} : { problem: keyring.problem }),
+    }, { 'Retry-After': '1' });
+  };
+
+  async function route(req: IncomingMessage): Promise<Reply | RealmResponse> {
+    const method = req.method ?? 'GET';
+    const t = target(req.url ?? '/');
+    if (!t) return apiError(400, 'request_target_invalid', 'the request target is not a valid path');
+    const { path, query } = t;
+
+    if (path === realmPath) {
+      if (method !== 'GET' && method !== 'POST') {
+        return realmError(method, 405, 'method_not_allowed', `${method} is not allowed here; use GET or POST`, { Allow: 'GET, POST' });
+      }
+      if (query.length > MAX_QUERY_BYTES) {
+        return realmError(method, 414, 'query_too_large', `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
+      }
+      const realm = options.realm();
+      if (!realm) return realmError(method, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' });
+      const source = req.socket.remoteAddress ?? null;
+      if (method === 'GET') return realm({ method, query: new URLSearchParams(query), headers: req.headers, source });
+      if (!isUtf8Form(req.headers['content-type'])) {
+        return realmError('POST', 415, 'media_type_unsupported', `the request body must be ${FORM} (UTF-8)`);
+      }
+      const body = await readBody(req);
+      if (!body.ok) return body.reply;
+      return realm({ method, query: new URLSearchParams(query), headers: req.headers, body: body.text, source });
+    }
+
+    const readOnly = JWKS_PATHS.has(path) || path === '/healthz' || path === '/readyz';
+    if (!readOnly) return apiError(404, 'route_not_found', `no route ${path}`);
+    if (method !== 'GET' && method !== 'HEAD') {
+      return apiError(405, 'method_not_allowed', `${method} is not allowed here; use GET`, { Allow: 'GET, HEAD' });
+    }
+    if (path === '/healthz') return reply(200, { status: 'ok' });
+    if (path === '/readyz') return readiness();
+    return jwks();
+  }
+
+  return (req, res) => {
+    route(req).then(
+      (r) => send(res, r),
+      (e: unknown) => {
+        log.error({ err: e, method: req.method }, 'request failed');
+        send(res, apiError(500, 'internal_error', 'internal error'));
+      },
+    );
+  };
+}
+
+export interface AuthsvcOptions {
+  config: Config;
+  deps: AuthorityDeps;
+  log: Logger;
+  /** How often to look for signing-key changes made by other processes (ms). Default 2000. */
+  keyringPollMs?: number;
+}
+
+export interface RunningAuthsvc {
+  server: Server;
+  port: number;
+  /** The realm URL registries must name (the configured public URL, or the bound address). */
+  realmUrl: string;
+  keyring: Keyring;
+  close(): Promise<void>;
+}
+
+export async function startAuthsvc({ config, deps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
+  const keyring = await Keyring.open({ store: deps.store, keys: deps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
+  let realm: Realm | null = null;
+  const server = createServer(
+    createAuthsvcHandler({ realmPath: config.authsvc.realmPath, realm: () => realm, keyring, store: deps.store, log }),
+  );
+  hardenServer(server);
+  const { host } = config.authsvc.listen;
+  let port: number;
+  try {
+    port = await listen(server, config.authsvc.listen.port, host);
+  } catch (e) {
+    keyring.close();
+    throw e;
+  }
+  // With port 0 the realm URL is only known now; a configured public URL always wins.
+  const url = configuredRealmUrl({ ...config, authsvc: { ...config.authsvc, listen: { host, port } } });
+  realm = createRealm({ settings: realmSettings(config, url), deps, keyring, log });
+  log.info({ host, port, realm: url, kid: keyring.active?.kid ?? null }, 'authsvc listening');
+  return {
+    server,
+    port,
+    realmUrl: url,
+    keyring,
+    async close() {
+      keyring.close();
+      await closeGracefully(server);
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { Command } from '../command.js';
+import { auditCommands } from './audit.js';
+import { caCommands } from './ca.js';
+import { configCommands } from './config.js';
+import { deviceCommands } from './device.js';
+import { factoryCommands } from './factory.js';
+import { keysCommands } from './keys.js';
+import { serviceCommands } from './services.js';
+import { tokenCommands } from './token.js';
+
+/** Every command, in the order `tollgate help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  ...serviceCommands,
+  ...factoryCommands,
+  ...caCommands,
+  ...deviceCommands,
+  ...tokenCommands,
+  ...auditCommands,
+  ...keysCommands,
+  ...configCommands,
+];

@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import { startAdmin } from '../../admin/server.js';
+import { registryTokenSettings, writeRegistryConfig, type WrittenRegistryConfig } from '../../authsvc/registry-config.js';
+import { startAuthsvc } from '../../authsvc/server.js';
+import { startGateway } from '../../gateway/server.js';
+import type { AuthorityDeps } from '../../shared/authority/index.js';
+import { adminUrl, gatewayUrl, realmUrl, type LoadedConfig } from '../../shared/config.js';
+import { gatewayTls, seedDevelopmentStore, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { createLogger } from '../../shared/log.js';
+import { openAuthority } from '../../shared/runtime.js';
+import { stringOption } from '../args.js';
+import type { Command } from '../command.js';
+import type { Context } from '../context.js';
+import { fields } from '../format.js';
+import { untilStopped } from '../lifecycle.js';
+import { runUp } from '../up.js';
+
+export function registryDir(config: LoadedConfig): string {
+  return join(config.pkiDir, 'registry');
+}
+
+async function writeRegistryFiles(config: LoadedConfig, deps: AuthorityDeps, out: string, registryPath?: string): Promise<WrittenRegistryConfig> {
+  return writeRegistryConfig(out, {
+    ...registryTokenSettings(config),
+    keys: await deps.store.listSigningKeys(),
+    ...(registryPath !== undefined ? { directory: registryPath } : {}),
+  });
+}
+
+export interface Prepared {
+  config: LoadedConfig;
+  tls: GatewayTlsMaterial;
+  registry: WrittenRegistryConfig;
+}
+
+/** What `init` does and `up` does first: development PKI, seed data, registry files. Idempotent. */
+export async function prepareDevelopment(ctx: Context): Promise<Prepared> {
+  const config = ctx.config();
+  const tls = await gatewayTls(config);
+  const deps = ctx.authority();
+  await seedDevelopmentStore(deps);
+  const registry = await writeRegistryFiles(config, deps, registryDir(config));
+  return { config, tls, registry };
+}
+
+/** Starts the gateway (device mTLS) and the admin API (plain HTTP, its own listener) in this process. */
+async function serveGateway(ctx: Context): Promise<number> {
+  const config = ctx.config();
+  const log = createLogger('gateway', config.log.level);
+  const tls = await gatewayTls(config, log);
+  const deps = openAuthority(config);
+  try {
+    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log });
+    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem }).catch(async (e: unknown) => {
+      await gateway.close();
+      throw e;
+    });
+    return await untilStopped(log, async () => {
+      await Promise.all([gateway.close(), admin.close()]);
+      deps.store.close();
+    });
+  } catch (e) {
+    deps.store.close();
+    throw e;
+  }
+}
+
+async function serveAuthsvc(ctx: Context): Promise<number> {
+  const config = ctx.config();
+  const log = createLogger('authsvc', config.log.level);
+  const deps = openAuthority(config);
+  try {
+    const authsvc = await startAuthsvc({ config, deps, log });
+    return await untilStopped(log, async () => {
+      await authsvc.close();
+      deps.store.close();
+    });
+  } catch (e) {
+    deps.store.close();
+    throw e;
+  }
+}
+
+function registrySummary(registry: WrittenRegistryConfig): [string, string][] {
+  return [
+    ['root bundle', registry.paths.rootBundle],
+    ['JWKS', registry.paths.jwks],
+    ['registry 2.8 auth', registry.paths.auth28],
+    ['registry 3.x auth', registry.paths.auth3],
+  ];
+}
+
+export const serviceCommands: Command[] = [
+  {
+    name: ['up'],
+    args: [],
+    usage: '',
+    summary: 'development all-in-one: set up, then run the gateway (with the admin API) and the realm until Ctrl-C',
+    details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then starts\ntollgate serve gateway and tollgate serve authsvc as child processes.',
+    mode: 'local',
+    async run(ctx) {
+      const prepared = await prepareDevelopment(ctx);
+      ctx.close(); // the children open the store themselves
+      return runUp(ctx, prepared);
+    },
+  },
+  {
+    name: ['init'],
+    args: [],
+    usage: '',
+    summary: 'create the development PKI, a token-signing key, a demo factory and the registry files (if missing)',
+    mode: 'local',
+    async run(ctx) {
+      const { config, tls, registry } = await prepareDevelopment(ctx);
+      const result = {
+        database: config.databasePath,
+        pkiDir: config.pkiDir,
+        gatewayCa: tls.caFile,
+        registry: registry.paths,
+        urls: { gateway: gatewayUrl(config), admin: adminUrl(config), realm: realmUrl(config) },
+      };
+      ctx.print(result, () =>
+        fields([
+          ['database', result.database],
+          ['PKI directory', result.pkiDir],
+          ['gateway CA', result.gatewayCa],
+          ...registrySummary(registry),
+        ]),
+      );
+    },
+  },
+  {
+    name: ['serve', 'gateway'],
+    args: [],
+    usage: '',
+    summary: 'run the device gateway (mutual TLS) and the admin API (HTTP, separate listener)',
+    mode: 'local',
+    run: serveGateway,
+  },
+  {
+    name: ['serve', 'authsvc'],
+    args: [],
+    usage: '',
+    summary: 'run the registry token realm',
+    mode: 'local',
+    run: serveAuthsvc,
+  },
+  {
+    name: ['registry-config'],
+    args: [],
+    usage: '[--out <dir>] [--registry-path <dir>]',
+    summary: 'write what a registry needs to trust the realm: root bundle, JWKS, auth.token snippets for 2.8 and 3.x',
+    details: 'Run it again after adding or retiring a signing key, then restart the registry: it reads these files at start-up only.',
+    options: {
+      out: { type: 'string', value: 'dir', help: 'where to write (default: <pkiDir>/registry)' },
+      'registry-path': { type: 'string', value: 'dir', help: 'the same directory as the registry sees it, for the snippets (default: --out)' },
+    },
+    mode: 'local',
+    async run(ctx, input) {
+      const config = ctx.config();
+      const out = stringOption(input, 'out') ?? registryDir(config);
+      const registry = await writeRegistryFiles(config, ctx.authority(), out, stringOption(input, 'registry-path'));
+      ctx.print({ paths: registry.paths, kids: registry.kids, auth28: registry.auth28Yaml, auth3: registry.auth3Yaml }, () =>
+        [
+          fields(registrySummary(registry)),
+          '',
+          '# registry 3.x (config.yml):',
+          registry.auth3Yaml.trimEnd(),
+          '',
+          '# registry 2.8 (config.yml):',
+          registry.auth28Yaml.trimEnd(),
+        ].join('\n'),
+      );
+    },
+  },
+];

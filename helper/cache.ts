@@ -1,0 +1,291 @@
+import crypto from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { noDebug, type Debug } from './debug.js';
+import { FileReadError, readCappedFile } from './files.js';
+
+/**
+ * The on-disk token cache: one file per (gateway URL, device certificate), so a renewed certificate
+ * or a different gateway never reuses a token minted for another identity.
+ *
+ * Directory: `TOLLGATE_CACHE_DIR`, else `$XDG_CACHE_HOME/tollgate`, else `~/.cache/tollgate`, else
+ * (no usable home, as for service accounts) `<os.tmpdir()>/tollgate-cache-<uid>`. The directory is
+ * mode 0700 and each file 0600 because the files hold bearer secrets. Files are written to a
+ * temporary name and renamed, so a reader sees the old entry or the new one, never half of one.
+ *
+ * Concurrent helpers (a `compose pull` starts one per image) serialise on `<file>.lock`, created
+ * with O_EXCL: the holder asks the gateway, the others poll the cache file until it appears.
+ */
+
+export const CACHE_DIR_ENV = 'TOLLGATE_CACHE_DIR';
+/** Tokens are reused until this long before they expire... */
+export const MIN_EXPIRY_MARGIN_MS = 60_000;
+/** ...or this fraction of their lifetime, whichever is larger, so a pull never starts on a dying token. */
+export const EXPIRY_MARGIN_FRACTION = 0.1;
+/** A lock older than this belongs to a helper that died; the gateway call it guards is capped at 15 s. */
+export const STALE_LOCK_MS = 20_000;
+const MAX_CACHE_FILE_BYTES = 64 * 1024;
+
+export interface CachedCredentials {
+  username: string;
+  secret: string;
+  /** Epoch milliseconds, by this device's clock. */
+  expiresAt: number;
+  /** The lifetime the gateway granted, for the proportional expiry margin. */
+  lifetimeMs: number;
+}
+
+const entrySchema = z.object({
+  version: z.literal(1),
+  gateway: z.string(),
+  fingerprint: z.string(),
+  username: z.string().min(1),
+  secret: z.string().min(1),
+  expiresAt: z.number(),
+  lifetimeMs: z.number().nonnegative(),
+  fetchedAt: z.number(),
+});
+
+/** Whether an entry may still be handed out at `now`. */
+export function isFresh(entry: CachedCredentials, now: number): boolean {
+  const margin = Math.max(MIN_EXPIRY_MARGIN_MS, EXPIRY_MARGIN_FRACTION * entry.lifetimeMs);
+  return now < entry.expiresAt - margin;
+}
+
+function currentUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+function homeDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.HOME !== undefined) return env.HOME;
+  try {
+    return os.userInfo().homedir;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Candidate {
+  dir: string;
+  /** Shared parents (the temp dir) need the stricter checks: no symlink, ours, private. */
+  shared: boolean;
+}
+
+/** Cache directories to try, best first. */
+export function cacheDirCandidates(env: NodeJS.ProcessEnv): Candidate[] {
+  const candidates: Candidate[] = [];
+  const explicit = env[CACHE_DIR_ENV]?.trim();
+  if (explicit) {
+    candidates.push({ dir: path.resolve(explicit), shared: false });
+  } else {
+    const xdg = env.XDG_CACHE_HOME?.trim();
+    // The XDG spec says relative values are invalid and must be ignored.
+    if (xdg && path.isAbsolute(xdg)) candidates.push({ dir: path.join(xdg, 'tollgate'), shared: false });
+    const home = homeDir(env)?.trim();
+    if (home && path.isAbsolute(home) && home !== '/') candidates.push({ dir: path.join(home, '.cache', 'tollgate'), shared: false });
+  }
+  // TMPDIR from the given environment first, so callers passing their own environment get its temp dir.
+  const tmp = env.TMPDIR?.trim() || os.tmpdir();
+  candidates.push({ dir: path.join(path.resolve(tmp), `tollgate-cache-${currentUid() ?? os.userInfo().username}`), shared: true });
+  return candidates;
+}
+
+/** Creates `dir` if needed and makes sure only this user can use it; returns why not otherwise. */
+async function preparePrivateDir({ dir, shared }: Candidate): Promise<string | undefined> {
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const stat = shared ? await fsp.lstat(dir) : await fsp.stat(dir);
+    if (!stat.isDirectory()) return 'not a directory';
+    const uid = currentUid();
+    if (uid !== undefined && stat.uid !== uid) return `owned by uid ${stat.uid}, not by this user (${uid})`;
+    if ((stat.mode & 0o077) !== 0) await fsp.chmod(dir, 0o700);
+    await fsp.access(dir, fsp.constants.R_OK | fsp.constants.W_OK | fsp.constants.X_OK);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}
+
+export function cacheFileName(gateway: string, fingerprint: string): string {
+  return `${crypto.createHash('sha256').update(`${gateway}\n${fingerprint}`).digest('hex').slice(0, 32)}.json`;
+}
+
+export interface CacheKey {
+  gateway: string;
+  /** SHA-256 of the device certificate. */
+  fingerprint: string;
+}
+
+/** A gateway refusal, kept briefly so helpers that waited for it report it instead of asking again. */
+export interface RecordedFailure {
+  code: string;
+  message: string;
+  status?: number;
+  /** Epoch milliseconds (wall clock) when the gateway call failed. */
+  at: number;
+}
+
+const failureSchema = z.object({ code: z.string(), message: z.string(), status: z.number().optional(), at: z.number() });
+
+/** A held lock; release() removes it only if it is still ours. */
+export interface CacheLock {
+  release(): Promise<void>;
+}
+
+export class CredentialCache {
+  readonly lockFile: string;
+  readonly failureFile: string;
+
+  constructor(
+    readonly file: string,
+    private readonly key: CacheKey,
+    private readonly debug: Debug = noDebug,
+  ) {
+    this.lockFile = `${file}.lock`;
+    this.failureFile = `${file}.failure`;
+  }
+
+  /** The cache for `key` in the first usable directory, or undefined if none is usable. */
+  static async open(env: NodeJS.ProcessEnv, key: CacheKey, debug: Debug = noDebug): Promise<CredentialCache | undefined> {
+    for (const candidate of cacheDirCandidates(env)) {
+      const problem = await preparePrivateDir(candidate);
+      if (problem === undefined) {
+        const file = path.join(candidate.dir, cacheFileName(key.gateway, key.fingerprint));
+        debug(`cache file ${file}`);
+        return new CredentialCache(file, key, debug);
+      }
+      debug(`cache directory ${candidate.dir} not usable (${problem})`);
+    }
+    debug('no usable cache directory: every call goes to the gateway');
+    return undefined;
+  }
+
+  /** The stored entry, or undefined when there is none or it is damaged (never an error). */
+  async read(): Promise<CachedCredentials | undefined> {
+    let text: string;
+    try {
+      text = await readCappedFile(this.file, MAX_CACHE_FILE_BYTES);
+    } catch (e) {
+      if (!(e instanceof FileReadError) || e.reason !== 'not_found') this.debug(`ignoring unreadable cache file (${(e as Error).message})`);
+      return undefined;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      this.debug(`ignoring corrupted cache file ${this.file} (not JSON)`);
+      return undefined;
+    }
+    const parsed = entrySchema.safeParse(json);
+    if (!parsed.success) {
+      this.debug(`ignoring corrupted cache file ${this.file} (unexpected content)`);
+      return undefined;
+    }
+    const entry = parsed.data;
+    if (entry.gateway !== this.key.gateway || entry.fingerprint !== this.key.fingerprint) {
+      this.debug('ignoring cache file written for another gateway or certificate');
+      return undefined;
+    }
+    return { username: entry.username, secret: entry.secret, expiresAt: entry.expiresAt, lifetimeMs: entry.lifetimeMs };
+  }
+
+  /** Replaces the entry atomically; failures are reported to debug only, the token is still good. */
+  async write(entry: CachedCredentials, now: number): Promise<boolean> {
+    return this.atomicWrite(this.file, JSON.stringify({ version: 1, ...this.key, ...entry, fetchedAt: now }));
+  }
+
+  private async atomicWrite(file: string, body: string): Promise<boolean> {
+    const temp = `${file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      // No fsync: after a crash a torn file is just a corrupted entry, which readers ignore.
+      await fsp.writeFile(temp, body, { mode: 0o600, flag: 'wx' });
+      await fsp.rename(temp, file);
+      return true;
+    } catch (e) {
+      this.debug(`could not write ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      await fsp.unlink(temp).catch(() => undefined);
+      return false;
+    }
+  }
+
+  /** Records why the last gateway call failed (messages never hold secrets). Best effort. */
+  async recordFailure(failure: RecordedFailure): Promise<void> {
+    await this.atomicWrite(this.failureFile, JSON.stringify(failure));
+  }
+
+  async lastFailure(): Promise<RecordedFailure | undefined> {
+    try {
+      const parsed = failureSchema.safeParse(JSON.parse(await readCappedFile(this.failureFile, MAX_CACHE_FILE_BYTES)));
+      if (!parsed.success) return undefined;
+      const { code, message, status, at } = parsed.data;
+      return { code, message, at, ...(status !== undefined ? { status } : {}) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async clearFailure(): Promise<void> {
+    await fsp.unlink(this.failureFile).catch(() => undefined);
+  }
+
+  async remove(): Promise<void> {
+    try {
+      await fsp.unlink(this.file);
+      this.debug(`removed cache file ${this.file}`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
+  /**
+   * Takes the lock if nobody holds it: 'busy' if another helper does. Errors other than EEXIST
+   * (read-only file system, ...) are thrown: the caller then works without the cache.
+   */
+  async tryLock(): Promise<CacheLock | 'busy'> {
+    const token = `${process.pid} ${crypto.randomBytes(8).toString('hex')}\n`;
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.lockFile, 'wx', 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'busy';
+      throw e;
+    }
+    try {
+      await handle.writeFile(token);
+    } finally {
+      await handle.close();
+    }
+    return {
+      release: async () => {
+        try {
+          // Another helper may have judged the lock stale and taken it over; leave theirs alone.
+          if ((await fsp.readFile(this.lockFile, 'utf8')) === token) await fsp.unlink(this.lockFile);
+        } catch (e) {
+          this.debug(`could not release lock ${this.lockFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+        }
+      },
+    };
+  }
+
+  /**
+   * Removes the lock if its holder has evidently died (older than STALE_LOCK_MS, or dated in the
+   * future after a clock jump). The lock is renamed away before it is deleted so that of several
+   * waiters only one breaks it.
+   */
+  async breakStaleLock(staleMs = STALE_LOCK_MS): Promise<boolean> {
+    try {
+      const stat = await fsp.stat(this.lockFile);
+      if (Math.abs(Date.now() - stat.mtimeMs) <= staleMs) return false;
+      const aside = `${this.lockFile}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.stale`;
+      await fsp.rename(this.lockFile, aside);
+      await fsp.unlink(aside).catch(() => undefined);
+      this.debug(`removed a stale lock ${this.lockFile} (left by a helper that did not finish)`);
+      return true;
+    } catch {
+      // Gone already: its holder finished or another waiter broke it.
+      return false;
+    }
+  }
+}

@@ -1,0 +1,15 @@
+/** Tollgate's PKI: keys, PEM, certificate and CSR parsing, certificate issuance. */
+export {
+  describePublicKey,
+  generateKeyPair,
+  jwkThumbprint,
+  jwsAlgorithmFor,
+  libtrustKeyId,
+  publicKeyFingerprint,
+  type KeyAlgorithm,
+  type KeyDescription,
+  type KeyPairPem,
+} from './keys.js';
+export { derToPem, MAX_PEM_BYTES, splitPemBundle } from './pem.js';
+export { certificateInfoFromX509, isIssuedBy, parseCertificate, parseCsr, type CertificateInfo, type CsrInfo } from './x509.js';
+export { createCsr, issueCertificate, type IssueRequest, type Profile, type SubjectFields } from './issue.js';

@@ -22,7 +22,8 @@ ENV NODE_ENV=production \
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-RUN ln -s /app/dist/cli/main.js /usr/local/bin/tollgate \
+RUN chmod 755 /app/dist/cli/main.js /app/dist/helper/main.js \
+ && ln -s /app/dist/cli/main.js /usr/local/bin/tollgate \
  && ln -s /app/dist/helper/main.js /usr/local/bin/docker-credential-tollgate \
  && mkdir -p /var/lib/tollgate /etc/tollgate/certs && chown -R node:node /var/lib/tollgate /etc/tollgate
 USER node

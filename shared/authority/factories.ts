@@ -34,7 +34,7 @@ const CA_DAYS_MAX = 20 * 365;
  * written first and discarded again if the store refuses the record, so no half-created CA remains.
  */
 export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory: Factory, options: OnlineCaOptions = {}): Promise<DeviceCa> {
-  const commonName = assertLabel(options.commonName, 'common_name', 64) ?? `${factory.name} device CA`;
+  const commonName = assertLabel(options.commonName, 'common_name', 64) ?? `${factory.name.slice(0, 54)} device CA`; // X.509 caps a CN at 64 characters
   const days = options.days === undefined ? 10 * 365 : options.days;
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > CA_DAYS_MAX) {
     throw invalidInput('days_invalid', `CA lifetime must be a whole number of days between 1 and ${CA_DAYS_MAX}`);

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -75,7 +75,6 @@ function snapshot() {
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 beforeAll(() => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
   dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
   configFile = join(dir, 'tollgate.yml');
   writeFileSync(configFile, 'dataDir: data\npkiDir: certs\npki:\n  testCertMaxHours: 24\n');

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,18 +14,9 @@ import { closedPort, createTestPki, DEVICE_UUID, issueToken, startFakeGateway, w
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const binary = path.join(root, 'dist', 'helper', 'main.js');
 
-function newestSource(): number {
-  return Math.max(...fs.readdirSync(path.join(root, 'helper')).map((f) => fs.statSync(path.join(root, 'helper', f)).mtimeMs));
-}
-
-/** Builds dist/ when the compiled helper is missing or older than its sources. */
+/** dist/ is built once by the test run's global setup. */
 function ensureBuilt(): void {
-  if (fs.existsSync(binary) && fs.statSync(binary).mtimeMs >= newestSource()) return;
-  const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
-  // tsc emits even when unrelated files have type errors; what matters is a fresh helper.
-  if (!fs.existsSync(binary) || fs.statSync(binary).mtimeMs < newestSource()) {
-    throw new Error(`npm run build did not produce ${binary}:\n${build.stdout}\n${build.stderr}`);
-  }
+  if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run the tests with npm test`);
 }
 
 interface Outcome {

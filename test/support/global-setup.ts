@@ -1,0 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+/**
+ * Several suites run the compiled programs (the CLI, the credential helper) as real processes.
+ * Build them once, before any suite starts, so no suite rebuilds dist/ while another runs it.
+ */
+export default function setup(): void {
+  const root = resolve(import.meta.dirname, '..', '..');
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}

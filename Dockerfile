@@ -11,6 +11,7 @@ COPY authsvc ./authsvc
 COPY admin ./admin
 COPY cli ./cli
 COPY helper ./helper
+COPY tools ./tools
 COPY bench ./bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 

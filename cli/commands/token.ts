@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { API_TOKEN_SCOPES } from '../../shared/authority/index.js';
 import { intOption, listOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -19,16 +20,28 @@ export const tokenCommands: Command[] = [
       scope: { type: 'string', multiple: true, value: 'scope', help: 'a scope to grant (repeatable)' },
       description: { type: 'string', value: 'text', help: 'what the token is for' },
       days: { type: 'string', value: 'n', help: 'lifetime in days (default: no expiry)' },
+      'creds-file': {
+        type: 'string',
+        value: 'file',
+        help: 'also write username:secret to this new file (mode 0600), the form --creds/--dest-creds take',
+      },
     },
     mode: 'any',
     async run(ctx, input) {
       const scopes = listOption(input, 'scope');
       if (scopes.length === 0) throw usageError('usage_option_missing', `--scope is required (one or more of ${API_TOKEN_SCOPES.join(', ')})`);
+      const credsFile = stringOption(input, 'creds-file');
+      // Checked before the token exists, so a refusal here creates nothing.
+      if (credsFile !== undefined && existsSync(credsFile)) {
+        throw usageError('creds_file_exists', `${credsFile} already exists; it is never overwritten`);
+      }
       const token = await ctx.client().createToken(input.args.factory, {
         scopes,
         description: stringOption(input, 'description'),
         days: intOption(input, 'days', 1, 3650),
       });
+      // Written with O_EXCL: an existing file is never overwritten with a secret.
+      if (credsFile !== undefined) writeFileSync(credsFile, `${token.username}:${token.secret}\n`, { mode: 0o600, flag: 'wx' });
       ctx.print(token, () =>
         [
           `created token ${token.id} for factory ${input.args.factory} (scopes: ${token.scopes.join(', ')}${token.expiresAt ? `, expires ${token.expiresAt}` : ''})`,

@@ -12,7 +12,6 @@ COPY admin ./admin
 COPY cli ./cli
 COPY helper ./helper
 COPY tools ./tools
-COPY bench ./bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

@@ -1,8 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { TollgateError, invalidInput, unauthenticated } from '../shared/errors.js';
 import { errorHandler, notFoundHandler } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
+import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
+import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import type { CaState, DeviceState } from '../shared/store/types.js';
 import type { AdminService, Principal } from './service.js';
 
@@ -15,6 +18,8 @@ import type { AdminService, Principal } from './service.js';
 export interface AdminAppOptions {
   service: AdminService;
   log: Logger;
+  /** Request durations go here when set (the admin API shares the gateway's process and registry). */
+  metrics?: ServiceMetrics;
   /** What an enrollment answer tells the device about the gateway. */
   enrollment: {
     /** PEM bundle devices verify the gateway's server certificate with. */
@@ -36,7 +41,15 @@ const optionalInt = z.number().int().optional();
 const optionalText = z.string().nullable().optional();
 
 const onlineCaBody = z.object({ kind: z.literal('online'), commonName: optionalText, days: optionalInt }).strict();
-const externalCaBody = z.object({ kind: z.literal('external'), certificate: z.string() }).strict();
+const externalCaBody = z.object({ kind: z.literal('external'), certificate: z.string(), verificationCertificate: z.string().optional() }).strict();
+const settingsBody = z
+  .object({
+    jit: z.string().optional(),
+    certMaxDays: z.number().int().nullable().optional(),
+    testCertMaxHours: z.number().int().nullable().optional(),
+    keyTypes: z.array(z.string()).nullable().optional(),
+  })
+  .strict();
 const stateChangeBody = z.object({ reason: optionalText }).strict();
 const enrollBody = z
   .object({
@@ -111,7 +124,7 @@ function bearer(req: Request): string | undefined {
 /** POST bodies are JSON or nothing: a form or text body is refused before it is parsed. */
 function requireJson(req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-  if (req.method === 'POST' && hasBody && !req.is('application/json')) {
+  if ((req.method === 'POST' || req.method === 'PATCH') && hasBody && !req.is('application/json')) {
     res.status(415).json({
       error: { code: 'content_type_unsupported', message: `request bodies must be application/json, not ${clip(req.get('content-type') ?? 'untyped')}` },
     });
@@ -133,21 +146,20 @@ function principalOf(res: Response): Principal {
   return res.locals.principal as Principal;
 }
 
-export function createAdminApp({ service, log, enrollment }: AdminAppOptions): express.Express {
+/** The API token a request authenticated with (its id, never its secret), once known. */
+function tokenOf(req: IncomingMessage): Record<string, string | null> {
+  const principal = (req as Request).res?.locals.principal as Principal | undefined;
+  return principal?.kind === 'token' ? { tokenId: principal.token.id } : {};
+}
+
+export function createAdminApp({ service, log, enrollment, metrics }: AdminAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // No proxy is trusted: the source recorded in the audit trail is the peer address.
   app.set('trust proxy', false);
 
-  app.use((req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, source: sourceOf(req) }, 'admin request');
-    });
-    next();
-  });
+  app.use(observeRequests({ log, ...(metrics ? { metrics } : {}), route: expressRoute, who: tokenOf }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -179,6 +191,14 @@ export function createAdminApp({ service, log, enrollment }: AdminAppOptions): e
     res.json(await service.getFactory(principalOf(res), req.params.factory));
   });
 
+  v1.get('/factories/:factory/settings', async (req, res) => {
+    res.json(await service.getFactorySettings(principalOf(res), req.params.factory));
+  });
+  v1.patch('/factories/:factory/settings', async (req, res) => {
+    const body = parseWith(settingsBody, req.body, 'body');
+    res.json(await service.updateFactorySettings(principalOf(res), req.params.factory, body));
+  });
+
   // ---- CAs ----
   v1.get('/factories/:factory/cas', async (req, res) => {
     res.json(await service.listCas(principalOf(res), req.params.factory));
@@ -189,8 +209,11 @@ export function createAdminApp({ service, log, enrollment }: AdminAppOptions): e
     const ca =
       body.kind === 'online'
         ? await service.createOnlineCa(p, req.params.factory, { commonName: body.commonName, days: body.days })
-        : await service.addExternalCa(p, req.params.factory, body.certificate);
+        : await service.addExternalCa(p, req.params.factory, body.certificate, body.verificationCertificate);
     res.status(201).json(ca);
+  });
+  v1.post('/factories/:factory/cas/registration-code', async (req, res) => {
+    res.status(201).json(await service.createCaRegistrationCode(principalOf(res), req.params.factory));
   });
   v1.get('/factories/:factory/cas/:id', async (req, res) => {
     res.json(await service.getCa(principalOf(res), req.params.factory, req.params.id));

@@ -14,6 +14,9 @@ type Operation =
   | 'listCas'
   | 'createOnlineCa'
   | 'addExternalCa'
+  | 'createCaRegistrationCode'
+  | 'getFactorySettings'
+  | 'updateFactorySettings'
   | 'setCaState'
   | 'getCa'
   | 'listDevices'
@@ -60,7 +63,10 @@ export function localAdminClient({ service, principal: p, enrollment, close }: L
     getFactory: (f) => service.getFactory(p, f),
     listCas: (f) => service.listCas(p, f),
     createOnlineCa: (f, body) => service.createOnlineCa(p, f, body),
-    addExternalCa: (f, pem) => service.addExternalCa(p, f, pem),
+    addExternalCa: (f, pem, verification) => service.addExternalCa(p, f, pem, verification),
+    createCaRegistrationCode: (f) => service.createCaRegistrationCode(p, f),
+    getFactorySettings: (f) => service.getFactorySettings(p, f),
+    updateFactorySettings: (f, patch) => service.updateFactorySettings(p, f, patch),
     setCaState: (f, id, state, reason) => service.setCaState(p, f, id, state, reason),
     getCa: (f, id) => service.getCa(p, f, id),
     listDevices: (f, query) => service.listDevices(p, f, query),
@@ -138,7 +144,7 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
   if (base.username || base.password) throw invalidInput('url_invalid', 'the admin URL must not carry credentials; the token comes from TOLLGATE_TOKEN');
   const root = base.href.replace(/\/+$/, '');
 
-  async function call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await doFetch(`${root}${path}`, {
@@ -182,7 +188,15 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
     getFactory: (factory) => call<Result<'getFactory'>>('GET', f(factory)),
     listCas: (factory) => call<Result<'listCas'>>('GET', `${f(factory)}/cas`),
     createOnlineCa: (factory, body) => call<Result<'createOnlineCa'>>('POST', `${f(factory)}/cas`, { kind: 'online', ...body }),
-    addExternalCa: (factory, pem) => call<Result<'addExternalCa'>>('POST', `${f(factory)}/cas`, { kind: 'external', certificate: pem }),
+    addExternalCa: (factory, pem, verification) =>
+      call<Result<'addExternalCa'>>('POST', `${f(factory)}/cas`, {
+        kind: 'external',
+        certificate: pem,
+        ...(verification !== undefined ? { verificationCertificate: verification } : {}),
+      }),
+    createCaRegistrationCode: (factory) => call<Result<'createCaRegistrationCode'>>('POST', `${f(factory)}/cas/registration-code`),
+    getFactorySettings: (factory) => call<Result<'getFactorySettings'>>('GET', `${f(factory)}/settings`),
+    updateFactorySettings: (factory, patch) => call<Result<'updateFactorySettings'>>('PATCH', `${f(factory)}/settings`, patch),
     setCaState: (factory, id, state, reason) =>
       call<Result<'setCaState'>>('POST', `${f(factory)}/cas/${seg(id, 'ca_id')}/${action(state)}`, { reason }),
     getCa: (factory, id) => call<Result<'getCa'>>('GET', `${f(factory)}/cas/${seg(id, 'ca_id')}`),

@@ -5,6 +5,8 @@ import { gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { gatewayTls } from '../shared/devpki.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
+import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import { createAdminApp } from './app.js';
 import { AdminService } from './service.js';
 
@@ -20,6 +22,8 @@ export interface AdminOptions {
   log: Logger;
   /** PEM devices verify the gateway with; default: the configured or development gateway CA. */
   gatewayCa?: string;
+  /** The registry to count into (the gateway's, when both share a process). */
+  metrics?: ServiceMetrics;
 }
 
 /** True for names and addresses that only the local host can reach. */
@@ -35,7 +39,8 @@ export function isLoopback(host: string): boolean {
  * certificates must not be a way in to administration, and the admin API must stay reachable when
  * no device CA exists yet.
  */
-export async function startAdmin({ config, deps, log, gatewayCa }: AdminOptions): Promise<RunningAdmin> {
+export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metrics }: AdminOptions): Promise<RunningAdmin> {
+  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, ...(metrics ? { metrics } : {}) })) };
   const { host, port: wanted } = config.admin.listen;
   if (!isLoopback(host)) {
     // Bearer tokens cross this listener in clear text: beyond loopback it belongs behind a TLS proxy.
@@ -44,6 +49,7 @@ export async function startAdmin({ config, deps, log, gatewayCa }: AdminOptions)
   const app = createAdminApp({
     service: new AdminService(deps),
     log,
+    ...(metrics ? { metrics } : {}),
     enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log)).caPem, gateway: gatewayUrl(config) },
   });
   const server = createServer(app);

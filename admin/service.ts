@@ -1,6 +1,10 @@
 import {
   addExternalCa,
   createApiToken,
+  createCaRegistrationCode,
+  getFactorySettings,
+  updateFactorySettings,
+  type FactorySettingsPatch,
   createOnlineCa,
   deleteDevice,
   enrollFromCertificate,
@@ -95,9 +99,27 @@ export class AdminService {
     return presentCa(await createOnlineCa(this.deps, this.actor(p), f, { commonName: body.commonName, days: body.days }));
   }
 
-  async addExternalCa(p: Principal, factoryName: unknown, certificatePem: unknown) {
+  /** The external CA's key must sign a verification certificate naming a registration code. */
+  async addExternalCa(p: Principal, factoryName: unknown, certificatePem: unknown, verificationCertificatePem?: unknown) {
     const f = await this.factory(p, factoryName, ['devices:write']);
-    return presentCa(await addExternalCa(this.deps, this.actor(p), f, certificatePem));
+    return presentCa(await addExternalCa(this.deps, this.actor(p), f, certificatePem, verificationCertificatePem));
+  }
+
+  async createCaRegistrationCode(p: Principal, factoryName: unknown) {
+    const f = await this.factory(p, factoryName, ['devices:write']);
+    return createCaRegistrationCode(this.deps, this.actor(p), f);
+  }
+
+  // ---- factory settings ------------------------------------------------------------------
+
+  async getFactorySettings(p: Principal, factoryName: unknown) {
+    const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
+    return getFactorySettings(this.deps, f);
+  }
+
+  async updateFactorySettings(p: Principal, factoryName: unknown, patch: FactorySettingsPatch) {
+    const f = await this.factory(p, factoryName, ['devices:write']);
+    return updateFactorySettings(this.deps, this.actor(p), f, patch);
   }
 
   async setCaState(p: Principal, factoryName: unknown, caId: unknown, state: CaState, reason: unknown) {

@@ -170,6 +170,13 @@ export class Keyring {
     this.loaded = { version, trusted, active, problem };
     if (problem !== null) log?.error({ problem }, 'no usable token-signing key: the realm answers 503 until one is activated');
     else if (previous.active?.kid !== active?.kid) log?.info({ kid: active?.kid, trusted: trusted.length }, 'token-signing keys loaded');
+    // Rotations are usually made by another process (the CLI); this is where the realm's log sees them.
+    if (previous.version !== -1 && previous.active?.kid !== active?.kid) {
+      log?.child({ component: 'audit' }).info(
+        { action: 'signing_key.rotated', outcome: 'success', actor: 'system', from: previous.active?.kid ?? null, to: active?.kid ?? null },
+        'signing_key.rotated',
+      );
+    }
   }
 
   close(): void {

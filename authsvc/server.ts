@@ -8,6 +8,12 @@ import type { AuthorityDeps } from '../shared/authority/index.js';
 import { realmUrl as configuredRealmUrl, type Config } from '../shared/config.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
+import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import { observeRequests } from '../shared/ops/http-observe.js';
+import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
+import { schedulePurge } from '../shared/ops/purge.js';
+import { RequestLimiter } from '../shared/ops/rate-limit.js';
+import { parseBasicAuthorization } from './credentials.js';
 import { jwksJson } from './jwks.js';
 import { Keyring } from './keyring.js';
 import { createRealm, realmSettings, type Realm, type RealmResponse } from './realm.js';
@@ -18,6 +24,7 @@ export const MAX_BODY_BYTES = 8 * 1024;
 export const MAX_QUERY_BYTES = 8 * 1024;
 
 const JWKS_PATHS = new Set(['/jwks.json', '/.well-known/jwks.json']);
+const FIXED_ROUTES = new Set([...JWKS_PATHS, '/healthz', '/readyz', '/metrics']);
 const FORM = 'application/x-www-form-urlencoded';
 
 export interface AuthsvcHandlerOptions {
@@ -27,6 +34,9 @@ export interface AuthsvcHandlerOptions {
   keyring: Keyring;
   store: Pick<AuthorityDeps['store'], 'ping'>;
   log: Logger;
+  metrics?: ServiceMetrics;
+  /** Limits on the realm route (absent: none). */
+  limiter?: RequestLimiter;
 }
 
 interface Reply {
@@ -140,8 +150,50 @@ function readBody(req: IncomingMessage): Promise<Body> {
   });
 }
 
+/** The Basic username (a device UUID or an API token id), never the password; null when absent. */
+function basicUsername(req: IncomingMessage): string | null {
+  const parsed = parseBasicAuthorization(req.headers.authorization);
+  return parsed.ok ? parsed.credentials.username : null;
+}
+
+/** 429 in the realm's dialect: the registry's TOOMANYREQUESTS for GET, an OAuth2-shaped error for POST. */
+function tooMany(method: string, reason: string, retryAfterSeconds: number): Reply {
+  const message =
+    reason === 'rate_limited'
+      ? `too many token requests; retry after ${retryAfterSeconds} s`
+      : `too many failed authentications from this address; retry after ${retryAfterSeconds} s`;
+  const headers = { 'Retry-After': String(retryAfterSeconds), Pragma: 'no-cache' };
+  if (method === 'POST') return reply(429, { error: 'invalid_request', error_description: message, reason }, headers);
+  return reply(429, { errors: [{ code: 'TOOMANYREQUESTS', message, detail: { reason } }] }, headers);
+}
+
+/** True for a realm answer that refused the credentials presented (not a malformed request). */
+function refusedCredentials(method: string, r: Reply | RealmResponse): boolean {
+  if (r.status === 401) return true;
+  if (method !== 'POST' || r.status !== 400) return false;
+  try {
+    return (JSON.parse(r.body) as { error?: unknown }).error === 'invalid_grant';
+  } catch {
+    return false;
+  }
+}
+
 export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { realmPath, keyring, store, log } = options;
+  const { realmPath, keyring, store, log, metrics, limiter } = options;
+  const routeOf = (req: IncomingMessage): string => {
+    const path = target(req.url ?? '/')?.path ?? '';
+    if (path === realmPath) return realmPath;
+    return FIXED_ROUTES.has(path) ? path : 'unmatched';
+  };
+  const observe = observeRequests({
+    log,
+    ...(metrics ? { metrics } : {}),
+    route: routeOf,
+    who: (req): Record<string, string | null> => {
+      const subject = basicUsername(req);
+      return subject === null ? {} : { subject };
+    },
+  });
   let jwksCache: { version: number; body: string } | null = null;
 
   const jwks = (): Reply => {
@@ -185,26 +237,43 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
       const realm = options.realm();
       if (!realm) return realmError(method, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' });
       const source = req.socket.remoteAddress ?? null;
-      if (method === 'GET') return realm({ method, query: new URLSearchParams(query), headers: req.headers, source });
-      if (!isUtf8Form(req.headers['content-type'])) {
-        return realmError('POST', 415, 'media_type_unsupported', `the request body must be ${FORM} (UTF-8)`);
+      if (limiter) {
+        const verdict = limiter.check({ source, subject: basicUsername(req) });
+        if (verdict) {
+          metrics?.tokensRefused.inc({ service: metrics.service, reason: verdict.reason });
+          return tooMany(method, verdict.reason, verdict.retryAfterSeconds);
+        }
       }
-      const body = await readBody(req);
-      if (!body.ok) return body.reply;
-      return realm({ method, query: new URLSearchParams(query), headers: req.headers, body: body.text, source });
+      let answer: RealmResponse | Reply;
+      if (method === 'GET') {
+        answer = await realm({ method, query: new URLSearchParams(query), headers: req.headers, source });
+      } else if (!isUtf8Form(req.headers['content-type'])) {
+        return realmError('POST', 415, 'media_type_unsupported', `the request body must be ${FORM} (UTF-8)`);
+      } else {
+        const body = await readBody(req);
+        if (!body.ok) return body.reply;
+        answer = await realm({ method, query: new URLSearchParams(query), headers: req.headers, body: body.text, source });
+      }
+      if (limiter && refusedCredentials(method, answer)) limiter.failed(source);
+      return answer;
     }
 
-    const readOnly = JWKS_PATHS.has(path) || path === '/healthz' || path === '/readyz';
-    if (!readOnly) return apiError(404, 'route_not_found', `no route ${path}`);
+    if (!FIXED_ROUTES.has(path)) return apiError(404, 'route_not_found', `no route ${path}`);
     if (method !== 'GET' && method !== 'HEAD') {
       return apiError(405, 'method_not_allowed', `${method} is not allowed here; use GET`, { Allow: 'GET, HEAD' });
     }
     if (path === '/healthz') return reply(200, { status: 'ok' });
     if (path === '/readyz') return readiness();
+    if (path === '/metrics') {
+      if (!metrics) return apiError(404, 'metrics_disabled', 'metrics are not enabled on this service');
+      const scraped = await metrics.scrape();
+      return { status: 200, headers: { 'Content-Type': scraped.contentType, ...NO_STORE }, body: scraped.body };
+    }
     return jwks();
   }
 
   return (req, res) => {
+    observe(req, res);
     route(req).then(
       (r) => send(res, r),
       (e: unknown) => {
@@ -229,14 +298,24 @@ export interface RunningAuthsvc {
   /** The realm URL registries must name (the configured public URL, or the bound address). */
   realmUrl: string;
   keyring: Keyring;
+  metrics: ServiceMetrics;
   close(): Promise<void>;
 }
 
-export async function startAuthsvc({ config, deps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
-  const keyring = await Keyring.open({ store: deps.store, keys: deps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
+export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
+  const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
+  const metrics = createMetrics('authsvc', {
+    countDevicesByState: () => rawDeps.store.countDevicesByState(),
+    activeSigningKey: () => {
+      const key = keyring.active;
+      return key ? { kid: key.kid, alg: key.alg } : null;
+    },
+  });
+  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
+  const limiter = new RequestLimiter(config.limits, deps.now);
   let realm: Realm | null = null;
   const server = createServer(
-    createAuthsvcHandler({ realmPath: config.authsvc.realmPath, realm: () => realm, keyring, store: deps.store, log }),
+    createAuthsvcHandler({ realmPath: config.authsvc.realmPath, realm: () => realm, keyring, store: deps.store, log, metrics, limiter }),
   );
   hardenServer(server);
   const { host } = config.authsvc.listen;
@@ -250,13 +329,21 @@ export async function startAuthsvc({ config, deps, log, keyringPollMs }: Authsvc
   // With port 0 the realm URL is only known now; a configured public URL always wins.
   const url = configuredRealmUrl({ ...config, authsvc: { ...config.authsvc, listen: { host, port } } });
   realm = createRealm({ settings: realmSettings(config, url), deps, keyring, log });
+  const stopPurge = schedulePurge({
+    store: rawDeps.store,
+    intervalMs: config.maintenance.purgeIntervalSeconds * 1000,
+    now: deps.now,
+    log,
+  });
   log.info({ host, port, realm: url, kid: keyring.active?.kid ?? null }, 'authsvc listening');
   return {
     server,
     port,
     realmUrl: url,
     keyring,
+    metrics,
     async close() {
+      stopPurge();
       keyring.close();
       await closeGracefully(server);
     },

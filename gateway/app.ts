@@ -1,19 +1,68 @@
-import express, { type Request, type Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { identifyDevice, mintDeviceToken, type AuthorityDeps } from '../shared/authority/index.js';
 import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/errors.js';
 import { errorBody, errorHandler, notFoundHandler } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
+import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
+import type { ServiceMetrics } from '../shared/ops/metrics.js';
+import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
 import { presentedCertificate } from './client-certificate.js';
+import { lifecycleRouter } from './lifecycle.js';
 
 export interface GatewayAppOptions {
   deps: AuthorityDeps;
   log: Logger;
+  metrics?: ServiceMetrics;
+  /** Limits on /hub-creds/ (absent: none). */
+  limiter?: RequestLimiter;
 }
 
 function sourceOf(req: Request): string | null {
   return req.socket.remoteAddress ?? null;
+}
+
+/** The presented client certificate's fingerprint and common name, before any check: for logs and limits. */
+function peerCertificate(req: IncomingMessage): { fingerprint256: string; commonName: string | null } | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return null;
+  const cert = socket.getPeerCertificate();
+  if (!cert || typeof cert.fingerprint256 !== 'string') return null;
+  const cn = cert.subject?.CN;
+  return { fingerprint256: cert.fingerprint256, commonName: typeof cn === 'string' ? cn : null };
+}
+
+function claimedDevice(req: IncomingMessage): Record<string, string | null> {
+  const cert = peerCertificate(req);
+  return cert ? { device: cert.commonName, fingerprint256: cert.fingerprint256 } : {};
+}
+
+/**
+ * 429 with Retry-After once a device or an address asks too often, or an address keeps failing
+ * authentication. Only 401s count as failures: a 403 answers a valid certificate of a known device
+ * (revoked, disabled), whose retries the per-device bucket already bounds.
+ */
+function limitRequests(limiter: RequestLimiter, metrics: ServiceMetrics | undefined): RequestHandler {
+  return (req, res, next) => {
+    const source = sourceOf(req);
+    const verdict = limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
+    if (verdict) {
+      metrics?.tokensRefused.inc({ service: metrics.service, reason: verdict.reason });
+      res.set('Retry-After', String(verdict.retryAfterSeconds));
+      const message =
+        verdict.reason === 'rate_limited'
+          ? `too many requests; retry after ${verdict.retryAfterSeconds} s`
+          : `too many failed authentications from this address; retry after ${verdict.retryAfterSeconds} s`;
+      res.status(429).json({ error: { code: verdict.reason, message } });
+      return;
+    }
+    res.once('finish', () => {
+      if (res.statusCode === 401) limiter.failed(source);
+    });
+    next();
+  };
 }
 
 /**
@@ -21,12 +70,14 @@ function sourceOf(req: Request): string | null {
  * certificate on every request; there is no session, so a revocation bites on the next request,
  * whatever the connection has done before.
  */
-export function createGatewayApp({ deps, log }: GatewayAppOptions): express.Express {
+export function createGatewayApp({ deps, log, metrics, limiter }: GatewayAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // No proxy is trusted: X-Forwarded-* and client-certificate headers from a client are ignored.
   app.set('trust proxy', false);
+
+  app.use(observeRequests({ log, ...(metrics ? { metrics } : {}), route: expressRoute, who: claimedDevice }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -40,6 +91,18 @@ export function createGatewayApp({ deps, log }: GatewayAppOptions): express.Expr
       res.status(503).json({ status: 'unavailable', store: 'unreachable' });
     }
   });
+
+  // Like the health checks, open to any TLS client: a scraper has no device certificate.
+  app.get('/metrics', async (_req, res) => {
+    if (!metrics) {
+      res.status(404).json({ error: { code: 'metrics_disabled', message: 'metrics are not enabled on this gateway' } });
+      return;
+    }
+    const { contentType, body } = await metrics.scrape();
+    res.set('Content-Type', contentType).send(body);
+  });
+
+  if (limiter) app.use('/hub-creds', limitRequests(limiter, metrics));
 
   /** Resolves the device, or answers the refusal (and audits it) and returns null. */
   async function device(req: Request, res: Response, action: string): Promise<DeviceAuthView | null> {
@@ -104,6 +167,8 @@ export function createGatewayApp({ deps, log }: GatewayAppOptions): express.Expr
       certificate: { fingerprint256: dev.certificateFingerprint, notAfter: new Date(dev.notAfter).toISOString() },
     });
   });
+
+  app.use(lifecycleRouter({ deps, device }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));

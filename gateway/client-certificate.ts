@@ -46,5 +46,6 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
     commonName: single(cert.subject?.CN),
     organizationalUnit: single(cert.subject?.OU),
     notAfter: Date.parse(cert.valid_to),
+    der: cert.raw,
   };
 }

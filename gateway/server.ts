@@ -3,6 +3,9 @@ import type { AuthorityDeps } from '../shared/authority/index.js';
 import type { LoadedConfig } from '../shared/config.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
+import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
+import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { createGatewayApp } from './app.js';
 import { secureContextOptions, watchTrust, type ServerIdentity } from './trust.js';
 
@@ -11,6 +14,7 @@ export interface RunningGateway {
   port: number;
   /** Rebuilds the TLS trust from the store now (also done on its own when CAs change). */
   reloadTrust(): Promise<void>;
+  metrics: ServiceMetrics;
   close(): Promise<void>;
 }
 
@@ -23,8 +27,14 @@ export interface GatewayOptions {
   trustPollMs?: number;
 }
 
-export async function startGateway({ config, deps, identity, log, trustPollMs = 2000 }: GatewayOptions): Promise<RunningGateway> {
-  const app = createGatewayApp({ deps, log });
+export async function startGateway({ config, deps: rawDeps, identity, log, trustPollMs = 2000 }: GatewayOptions): Promise<RunningGateway> {
+  const metrics = createMetrics('gateway', {
+    countDevicesByState: () => rawDeps.store.countDevicesByState(),
+    activeSigningKey: async () => (await rawDeps.store.listSigningKeys()).find((k) => k.status === 'active') ?? null,
+  });
+  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
+  const limiter = new RequestLimiter(config.limits, deps.now);
+  const app = createGatewayApp({ deps, log, metrics, limiter });
   const builtFrom = await deps.store.changeVersion('device_cas');
   const server = createServer(
     {
@@ -36,6 +46,10 @@ export async function startGateway({ config, deps, identity, log, trustPollMs = 
     app,
   );
   hardenServer(server);
+  // Handshakes that fail before any request (no HTTP answer possible) still show in the metrics.
+  server.on('tlsClientError', (e: Error & { code?: string }) => {
+    metrics.tlsClientCertFailures.inc({ reason: `handshake_${(e.code ?? 'unknown').toLowerCase()}` });
+  });
   const reloadTrust = async () => {
     server.setSecureContext(await secureContextOptions(deps.store, identity));
     log.info('device CA set changed: TLS trust reloaded');
@@ -49,6 +63,7 @@ export async function startGateway({ config, deps, identity, log, trustPollMs = 
     server,
     port,
     reloadTrust,
+    metrics,
     async close() {
       stopWatching();
       await closeGracefully(server);

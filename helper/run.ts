@@ -1,9 +1,10 @@
 import { CredentialCache, isFresh } from './cache.js';
-import { deviceConfigPath, loadDeviceIdentity, readDeviceSettings, type DeviceConfig } from './config.js';
+import { deviceConfigPath, loadDeviceIdentity, readDeviceSettings, type DeviceConfig, type DeviceSettings } from './config.js';
 import { obtainCredentials } from './credentials.js';
 import { createDebug, type Debug } from './debug.js';
 import { HelperError, oneLine } from './errors.js';
 import { fetchHubCreds } from './gateway-client.js';
+import { renewIfDue } from './renew.js';
 import {
   CREDENTIALS_NOT_FOUND,
   HELPER_NAME,
@@ -69,6 +70,7 @@ async function get(stdin: string, ctx: Context): Promise<HelperResult> {
     ctx.debug(`${host ?? 'unparseable server URL'} is not a configured registry: no credentials`);
     throw new NotFoundError();
   }
+  await renewQuietly(settings, ctx);
   const config = await loadDeviceIdentity(settings);
   const creds = await obtainCredentials(config, {
     env: ctx.env,
@@ -84,6 +86,24 @@ async function get(stdin: string, ctx: Context): Promise<HelperResult> {
   });
   const answer: Credentials = { ServerURL: serverUrl, Username: creds.username, Secret: creds.secret };
   return ok(`${JSON.stringify(answer)}\n`);
+}
+
+/**
+ * Renews the device certificate when it is due. A failed renewal must not cost a pull while the
+ * current certificate is still valid, so it is only reported on the debug channel; the next `get`
+ * tries again.
+ */
+async function renewQuietly(settings: DeviceSettings, ctx: Context): Promise<void> {
+  try {
+    const result = await renewIfDue(settings, {
+      now: ctx.now,
+      debug: ctx.debug,
+      ...(ctx.options.timeoutMs !== undefined ? { timeoutMs: ctx.options.timeoutMs } : {}),
+    });
+    if (result.renewed) ctx.debug(`certificate renewed; valid until ${new Date(result.notAfter).toISOString()}`);
+  } catch (e) {
+    ctx.debug(`certificate renewal failed: ${e instanceof HelperError ? e.code : ''} ${e instanceof Error ? oneLine(e.message) : String(e)}`);
+  }
 }
 
 async function openCache(config: DeviceConfig, ctx: Context): Promise<CredentialCache | undefined> {

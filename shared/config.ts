@@ -19,6 +19,16 @@ const host = z.string().min(1).max(255);
 const listen = (defaultPort: number) =>
   z.object({ host: host.default('127.0.0.1'), port: port.default(defaultPort) }).strict().prefault({});
 
+/** A token bucket: `burst` requests at once, refilled at `perSecond`. */
+const bucket = (burst: number, perSecond: number) =>
+  z
+    .object({
+      burst: z.number().int().min(1).max(1_000_000).default(burst),
+      perSecond: z.number().min(0.001).max(1_000_000).default(perSecond),
+    })
+    .strict()
+    .prefault({});
+
 const httpUrl = z
   .string()
   .url()
@@ -87,6 +97,45 @@ export const configSchema = z
         deviceCertDays: z.number().int().min(1).max(3650).default(365),
         /** Cap on the lifetime of test device certificates issued for CI. */
         testCertMaxHours: z.number().int().min(1).max(24 * 30).default(24),
+        /** Key types a device certificate may certify, unless a factory's settings narrow them. */
+        allowedKeyTypes: z
+          .array(z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']))
+          .min(1)
+          .default(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Request limits of the gateway's /hub-creds/ and the realm. Defaults let a device pull dozens
+     * of images at once (each pull is one realm request) while stopping a loop or a guessing client.
+     */
+    limits: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Per device (client-certificate fingerprint, or the token's Basic username at the realm). */
+        perDevice: bucket(60, 10),
+        /** Per source address; several devices may share one address behind NAT. */
+        perSource: bucket(600, 100),
+        /** Back-off on failed credentials, per source address. */
+        failures: z
+          .object({
+            /** Failures tolerated within windowSeconds before the address is blocked. */
+            threshold: z.number().int().min(1).max(10_000).default(20),
+            windowSeconds: z.number().int().min(1).max(86_400).default(60),
+            /** The first block; each further failure while over the threshold doubles it. */
+            blockSeconds: z.number().int().min(1).max(3600).default(1),
+            maxBlockSeconds: z.number().int().min(1).max(86_400).default(300),
+          })
+          .strict()
+          .refine((f) => f.blockSeconds <= f.maxBlockSeconds, 'blockSeconds must not exceed maxBlockSeconds')
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    maintenance: z
+      .object({
+        /** How often authsvc deletes expired tokens from the store; 0 turns the purge off. */
+        purgeIntervalSeconds: z.number().int().min(0).max(86_400).default(300),
       })
       .strict()
       .prefault({}),

@@ -12,6 +12,7 @@ export function openAuthority(config: LoadedConfig, now: () => number = Date.now
     policy: {
       deviceCertDays: config.pki.deviceCertDays,
       testCertMaxHours: config.pki.testCertMaxHours,
+      allowedKeyTypes: config.pki.allowedKeyTypes,
       deviceTokenTtlSeconds: config.gateway.tokenTtlSeconds,
     },
     now,

@@ -49,15 +49,36 @@ export const caCommands: Command[] = [
     },
   },
   {
+    name: ['ca', 'registration-code'],
+    args: ['factory'],
+    usage: '<factory>',
+    summary: 'get a single-use code (valid one hour) for proving possession of an external CA key',
+    details: [
+      'Issue a certificate with CN=<code>, signed by the external CA key, and pass it to `ca add` with',
+      '--verification-cert. For example: openssl req -new -key v.key -subj "/CN=<code>" | openssl x509 -req -CA ca.pem -CAkey ca.key -out v.pem',
+    ].join('\n'),
+    mode: 'any',
+    async run(ctx, { args }) {
+      const code = await ctx.client().createCaRegistrationCode(args.factory);
+      ctx.print(code, () => `registration code: ${code.code}\nexpires: ${code.expiresAt}`);
+    },
+  },
+  {
     name: ['ca', 'add'],
     args: ['factory'],
-    usage: '<factory> --cert <file>',
+    usage: '<factory> --cert <file> --verification-cert <file>',
     summary: 'register an external CA certificate (the factory keeps the key; enroll its devices from their certificates)',
-    options: { cert: { type: 'string', value: 'file', help: 'PEM CA certificate' } },
+    details: 'The verification certificate proves the CA key is yours: CN = a code from `tollgate ca registration-code`, signed by the CA key.',
+    options: {
+      cert: { type: 'string', value: 'file', help: 'PEM CA certificate' },
+      'verification-cert': { type: 'string', value: 'file', help: 'PEM certificate with CN = registration code, signed by the CA key' },
+    },
     mode: 'any',
     async run(ctx, input) {
       const pem = readInputFile(requiredString(input, 'cert'), 'CA certificate');
-      const ca = await ctx.client().addExternalCa(input.args.factory, pem);
+      const verificationFile = stringOption(input, 'verification-cert');
+      const verification = verificationFile === undefined ? undefined : readInputFile(verificationFile, 'verification certificate');
+      const ca = await ctx.client().addExternalCa(input.args.factory, pem, verification);
       ctx.print(ca, () => `added external CA ${ca.id} (${ca.commonName}) to factory ${input.args.factory}, valid until ${ca.notAfter}`);
     },
   },

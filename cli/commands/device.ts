@@ -12,6 +12,7 @@ import { DEVICE_FILES, checkRegistries, prepareBundleDir, writeDeviceBundle } fr
 import { usageError } from '../failure.js';
 import { readInputFile } from '../files.js';
 import { fields, table } from '../format.js';
+import { renewCommand } from './device-renew.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
@@ -232,4 +233,5 @@ export const deviceCommands: Command[] = [
   stateCommand('enable', 'active', 'enable a disabled device'),
   stateCommand('revoke', 'revoked', 'revoke a device for good: its tokens die at once'),
   remove,
+  renewCommand,
 ];

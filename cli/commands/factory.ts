@@ -1,5 +1,6 @@
 import { presentFactory } from '../../admin/present.js';
 import { createFactory } from '../../shared/authority/index.js';
+import { intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OPERATOR } from '../context.js';
 import { fields, table } from '../format.js';
@@ -37,6 +38,45 @@ export const factoryCommands: Command[] = [
     async run(ctx, { args }) {
       const f = await ctx.client().getFactory(args.name);
       ctx.print(f, () => fields([['name', f.name], ['id', f.id], ['created', f.createdAt]]));
+    },
+  },
+  {
+    name: ['factory', 'settings'],
+    args: ['factory'],
+    usage: '<factory> [--jit off|pending|active] [--cert-max-days <n>] [--test-cert-max-hours <n>] [--key-types <list>]',
+    summary: 'show or change a factory\'s just-in-time registration and certificate policy',
+    details: [
+      'Without options, shows the settings in force. --jit pending registers unknown devices of the',
+      'factory\'s CAs on first contact as pending (an admin enables them); active lets them in at once.',
+      '--key-types takes a comma-separated list of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096.',
+    ].join('\n'),
+    options: {
+      jit: { type: 'string', value: 'mode', help: 'just-in-time registration: off (default), pending or active' },
+      'cert-max-days': { type: 'string', value: 'n', help: 'default and maximum lifetime of device certificates' },
+      'test-cert-max-hours': { type: 'string', value: 'n', help: 'maximum lifetime of test device certificates' },
+      'key-types': { type: 'string', value: 'list', help: 'allowed device key types, comma-separated' },
+    },
+    mode: 'any',
+    async run(ctx, input) {
+      const keyTypes = stringOption(input, 'key-types');
+      const patch = {
+        ...(stringOption(input, 'jit') !== undefined ? { jit: stringOption(input, 'jit') } : {}),
+        ...(intOption(input, 'cert-max-days', 1, 3650) !== undefined ? { certMaxDays: intOption(input, 'cert-max-days', 1, 3650) } : {}),
+        ...(intOption(input, 'test-cert-max-hours', 1, 720) !== undefined ? { testCertMaxHours: intOption(input, 'test-cert-max-hours', 1, 720) } : {}),
+        ...(keyTypes !== undefined ? { keyTypes: keyTypes.split(',').map((k) => k.trim()).filter((k) => k.length > 0) } : {}),
+      };
+      const client = ctx.client();
+      const s = Object.keys(patch).length > 0 ? await client.updateFactorySettings(input.args.factory, patch) : await client.getFactorySettings(input.args.factory);
+      ctx.print(s, () =>
+        fields([
+          ['factory', s.factory],
+          ['jit', s.jitMode],
+          ['cert max days', String(s.certMaxDays)],
+          ['test cert max hours', String(s.testCertMaxHours)],
+          ['key types', s.keyTypes.join(', ')],
+          ['updated', s.updatedAt],
+        ]),
+      );
     },
   },
 ];

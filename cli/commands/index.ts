@@ -3,6 +3,7 @@ import { auditCommands } from './audit.js';
 import { caCommands } from './ca.js';
 import { configCommands } from './config.js';
 import { deviceCommands } from './device.js';
+import { doctorCommands } from './doctor.js';
 import { factoryCommands } from './factory.js';
 import { keysCommands } from './keys.js';
 import { serviceCommands } from './services.js';
@@ -18,4 +19,5 @@ export const COMMANDS: readonly Command[] = [
   ...auditCommands,
   ...keysCommands,
   ...configCommands,
+  ...doctorCommands,
 ];

@@ -51,7 +51,7 @@ async function serveGateway(ctx: Context): Promise<number> {
   const deps = openAuthority(config);
   try {
     const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log });
-    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem }).catch(async (e: unknown) => {
+    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } }).catch(async (e: unknown) => {
       await gateway.close();
       throw e;
     });

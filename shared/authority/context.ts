@@ -1,3 +1,4 @@
+import type { KeyAlgorithm } from '../pki/index.js';
 import type { KeyStore } from '../keystore.js';
 import type { AuditEntry, Store } from '../store/types.js';
 
@@ -13,6 +14,8 @@ export interface AuthorityPolicy {
   deviceCertDays: number;
   /** Maximum lifetime of a test device certificate. */
   testCertMaxHours: number;
+  /** Key types device certificates may certify (absent: every type the key policy accepts). */
+  allowedKeyTypes?: readonly KeyAlgorithm[];
   /** Lifetime of a device token minted by the gateway. */
   deviceTokenTtlSeconds: number;
 }

@@ -2,7 +2,8 @@ import { conflict, invalidInput, notFound } from '../errors.js';
 import { isIssuedBy, issueCertificate, parseCertificate, parseCsr, type CertificateInfo } from '../pki/index.js';
 import type { Device, DeviceCa, DeviceState, Factory } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
-import { requireCa, signingCaFor } from './factories.js';
+import { certificatePolicy, checkKeyType } from './factory-settings.js';
+import { signingCaFor } from './factories.js';
 import { assertDeviceUuid, assertLabel } from './names.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -35,7 +36,7 @@ function positiveInt(value: unknown, field: string, max: number): number {
 }
 
 /** Refuses a CSR that asks for uses a device certificate must not have. */
-function checkRequestedUsage(requestedKeyUsage?: string[], requestedExtendedKeyUsage?: string[]): void {
+export function checkRequestedUsage(requestedKeyUsage?: string[], requestedExtendedKeyUsage?: string[]): void {
   if (requestedKeyUsage && requestedKeyUsage.length > 0) {
     if (!requestedKeyUsage.includes('digitalSignature')) {
       throw invalidInput('csr_key_usage_invalid', 'the CSR requests a key usage without digitalSignature; a device certificate needs digitalSignature');
@@ -70,16 +71,18 @@ export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: 
   const csr = await parseCsr(request.csrPem);
   const uuid = checkSubject(csr.subject, factory, 'CSR');
   checkRequestedUsage(csr.requestedKeyUsage, csr.requestedExtendedKeyUsage);
+  const policy = await certificatePolicy(deps, factory.id);
+  checkKeyType(policy, csr.key, factory);
 
   const now = deps.now();
   let lifetimeMs: number;
   if (request.test) {
     // Test certificates are short-lived by design; minutes let CI watch one expire.
-    const capMinutes = deps.policy.testCertMaxHours * 60;
+    const capMinutes = policy.testCertMaxHours * 60;
     if (request.hours !== undefined && request.minutes !== undefined) {
       throw invalidInput('lifetime_ambiguous', 'give hours or minutes, not both');
     }
-    const capHours = deps.policy.testCertMaxHours;
+    const capHours = policy.testCertMaxHours;
     const asked = request.minutes ?? request.hours;
     if (typeof asked === 'number' && Number.isInteger(asked) && asked > (request.minutes !== undefined ? capMinutes : capHours)) {
       throw invalidInput(
@@ -95,7 +98,7 @@ export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: 
           : Math.min(60, capMinutes);
     lifetimeMs = minutes * 60_000;
   } else {
-    const cap = deps.policy.deviceCertDays;
+    const cap = policy.certMaxDays;
     if (request.days !== undefined && typeof request.days === 'number' && Number.isInteger(request.days) && request.days > cap) {
       throw invalidInput('lifetime_exceeds_policy', `a device certificate may live at most ${cap} days; ${request.days} were asked`);
     }
@@ -136,6 +139,7 @@ export async function enrollFromCertificate(
   if (cert.keyUsage.length > 0 && !cert.keyUsage.includes('digitalSignature')) {
     throw invalidInput('certificate_key_usage_invalid', 'the certificate lacks key usage digitalSignature');
   }
+  checkKeyType(await certificatePolicy(deps, factory.id), cert.key, factory);
   const now = deps.now();
   if (cert.notAfter.getTime() <= now) throw invalidInput('certificate_expired', `the certificate expired on ${cert.notAfter.toISOString()}`);
   if (cert.notBefore.getTime() > now + 5 * 60_000) throw invalidInput('certificate_not_yet_valid', `the certificate is valid only from ${cert.notBefore.toISOString()}`);
@@ -157,7 +161,7 @@ async function issuingCa(deps: AuthorityDeps, factory: Factory, cert: Certificat
   throw invalidInput('certificate_untrusted', `the certificate was not issued by any CA of factory "${factory.name}"`);
 }
 
-async function insert(
+export async function insert(
   deps: AuthorityDeps,
   actor: Actor,
   factory: Factory,
@@ -166,7 +170,8 @@ async function insert(
   uuid: string,
   name: string | null,
   isTest: boolean,
-  via: 'csr' | 'certificate',
+  via: 'csr' | 'certificate' | 'jit',
+  state: DeviceState = 'active',
 ): Promise<Device> {
   const now = deps.now();
   const device: Device = {
@@ -174,7 +179,7 @@ async function insert(
     factoryId: factory.id,
     caId: ca.id,
     name,
-    state: 'active',
+    state,
     stateReason: null,
     isTest,
     certificatePem: cert.pem,
@@ -187,11 +192,11 @@ async function insert(
   return deps.store.insertDevice(
     device,
     auditOf(actor, {
-      action: 'device.enrolled',
+      action: via === 'jit' ? 'device.registered_jit' : 'device.enrolled',
       outcome: 'success',
       factoryId: factory.id,
       target: uuid,
-      details: { via, caId: ca.id, test: isTest, fingerprint256: cert.fingerprint256, notAfter: cert.notAfter.toISOString() },
+      details: { via, caId: ca.id, state, test: isTest, fingerprint256: cert.fingerprint256, notAfter: cert.notAfter.toISOString() },
     }),
   );
 }

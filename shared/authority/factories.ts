@@ -2,6 +2,7 @@ import { createPublicKey, randomUUID } from 'node:crypto';
 import { conflict, invalidInput, notFound } from '../errors.js';
 import { generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../pki/index.js';
 import type { CaState, DeviceCa, Factory } from '../store/types.js';
+import { verifyProofOfPossession } from './ca-registration.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 import { assertFactoryName, assertLabel } from './names.js';
 
@@ -78,9 +79,16 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
 
 /**
  * Registers a CA certificate the factory holds the key of (Tollgate never sees it). Devices it
- * issued can then be enrolled from their certificates.
+ * issued can then be enrolled from their certificates. The key must be proven by a verification
+ * certificate (see ca-registration.ts).
  */
-export async function addExternalCa(deps: AuthorityDeps, actor: Actor, factory: Factory, certificatePem: unknown): Promise<DeviceCa> {
+export async function addExternalCa(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  certificatePem: unknown,
+  verificationCertificatePem?: unknown,
+): Promise<DeviceCa> {
   if (typeof certificatePem !== 'string') throw invalidInput('certificate_missing', 'a PEM CA certificate is required');
   const cert = parseCertificate(certificatePem);
   if (!cert.isCa || !cert.keyUsage.includes('keyCertSign')) {
@@ -91,6 +99,10 @@ export async function addExternalCa(deps: AuthorityDeps, actor: Actor, factory: 
   if (cert.subject.organizationalUnit !== undefined && cert.subject.organizationalUnit !== factory.name) {
     throw invalidInput('ca_factory_mismatch', `the CA certificate's OU "${cert.subject.organizationalUnit}" is not the factory "${factory.name}"`);
   }
+  if ((await deps.store.listDeviceCas()).some((c) => c.fingerprint256 === cert.fingerprint256)) {
+    throw conflict('ca_exists', 'this CA certificate is already registered');
+  }
+  await verifyProofOfPossession(deps, factory, cert, verificationCertificatePem);
   const id = randomUUID();
   const ca: DeviceCa = {
     id,

@@ -1,5 +1,6 @@
 import { forbidden, unauthenticated } from '../errors.js';
 import type { DeviceAuthView, Store } from '../store/types.js';
+import { registerJustInTime } from './jit.js';
 import { DEVICE_UUID } from './names.js';
 
 /** What the TLS layer established about the client, normalised. */
@@ -9,6 +10,8 @@ export interface PresentedCertificate {
   commonName: string | undefined;
   organizationalUnit: string | undefined;
   notAfter: number;
+  /** The DER, when the caller has it: just-in-time registration needs the whole certificate. */
+  der?: Buffer;
 }
 
 /**
@@ -24,12 +27,29 @@ export async function identifyDevice(store: Store, cert: PresentedCertificate, n
   if (uuid === undefined || !DEVICE_UUID.test(uuid)) {
     throw forbidden('device_unknown', 'the client certificate does not name a device (CN must be the device UUID)');
   }
-  const device = await store.getDevice(uuid);
+  // A rotated-out certificate stays refused whatever its validity says.
+  if (await store.isCertificateRetired(cert.fingerprint256)) {
+    throw forbidden('certificate_superseded', 'this certificate was replaced by a newer one; use the renewed certificate');
+  }
+  let device = await store.getDevice(uuid);
+  if (!device && cert.der) device = await registerJustInTime(store, cert.der, now);
   if (!device) throw forbidden('device_unknown', 'no device is enrolled under this certificate');
   // The enrolled certificate is pinned: a different certificate with the same UUID, even from the
-  // same CA, is somebody else.
-  if (device.certificateFingerprint !== cert.fingerprint256) {
+  // same CA, is somebody else. After a rotation the replaced certificate is accepted until the
+  // device first presents the new one.
+  if (device.certificateFingerprint !== cert.fingerprint256 && device.previousCertificateFingerprint !== cert.fingerprint256) {
     throw forbidden('certificate_mismatch', 'this certificate is not the one enrolled for the device');
+  }
+  if (device.certificateFingerprint === cert.fingerprint256 && device.previousCertificateFingerprint !== null) {
+    await store.retirePreviousCertificate(device.uuid, device.previousCertificateFingerprint, {
+      actor: `device:${device.uuid}`,
+      action: 'device.certificate_superseded',
+      outcome: 'success',
+      factoryId: device.factoryId,
+      target: device.uuid,
+      details: { fingerprint256: device.previousCertificateFingerprint, supersededBy: cert.fingerprint256 },
+    });
+    device = { ...device, previousCertificateFingerprint: null };
   }
   if (cert.organizationalUnit !== device.factoryName) {
     throw forbidden('factory_mismatch', 'the certificate OU does not match the device factory');

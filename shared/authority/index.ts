@@ -5,3 +5,6 @@ export * from './devices.js';
 export * from './tokens.js';
 export * from './identify.js';
 export * from './signing-keys.js';
+export * from './factory-settings.js';
+export * from './renewal.js';
+export * from './ca-registration.js';

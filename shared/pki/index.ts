@@ -13,3 +13,4 @@ export {
 export { derToPem, MAX_PEM_BYTES, splitPemBundle } from './pem.js';
 export { certificateInfoFromX509, isIssuedBy, parseCertificate, parseCsr, type CertificateInfo, type CsrInfo } from './x509.js';
 export { createCsr, issueCertificate, type IssueRequest, type Profile, type SubjectFields } from './issue.js';
+export { certificatesOfPkcs7, certsOnlyPkcs7 } from './pkcs7.js';

@@ -110,4 +110,38 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO change_versions(topic, version) VALUES ('device_cas', 0), ('signing_keys', 0);
     `,
   },
+  {
+    version: 2,
+    name: 'certificate lifecycle: rotation, retired certificates, factory settings, CA registration codes',
+    sql: `
+      -- After a rotation the device row holds the new certificate; the one it replaced stays
+      -- accepted here until the device first presents the new one.
+      ALTER TABLE devices ADD COLUMN previous_certificate_fingerprint TEXT;
+
+      -- Certificates replaced by a rotation: refused for good, whatever their validity period says.
+      CREATE TABLE retired_certificates (
+        fingerprint256  TEXT PRIMARY KEY,
+        device_uuid     TEXT NOT NULL REFERENCES devices(uuid) ON DELETE CASCADE,
+        retired_at      INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX retired_certificates_device ON retired_certificates(device_uuid);
+
+      CREATE TABLE factory_settings (
+        factory_id            TEXT PRIMARY KEY REFERENCES factories(id) ON DELETE CASCADE,
+        jit_mode              TEXT NOT NULL CHECK (jit_mode IN ('off', 'pending', 'active')),
+        cert_max_days         INTEGER,
+        test_cert_max_hours   INTEGER,
+        key_types             TEXT,
+        updated_at            INTEGER NOT NULL
+      ) STRICT;
+
+      -- Proof of possession for external CAs: single-use codes, kept only as hashes.
+      CREATE TABLE ca_registration_codes (
+        code_hash   TEXT PRIMARY KEY,
+        factory_id  TEXT NOT NULL REFERENCES factories(id) ON DELETE CASCADE,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -13,8 +13,11 @@ import type {
   Device,
   DeviceAuthView,
   DeviceCa,
+  DeviceCertificateRotation,
   DeviceState,
   Factory,
+  FactorySettings,
+  JitMode,
   ListOptions,
   NewApiToken,
   SigningKeyRecord,
@@ -381,7 +384,12 @@ export class SqliteStore implements Store {
         ).get(uuid) as Row | undefined,
     );
     if (!r) return null;
-    return { ...toDevice(r), factoryName: str(r.factory_name), caState: str(r.ca_state) as CaState };
+    return {
+      ...toDevice(r),
+      factoryName: str(r.factory_name),
+      caState: str(r.ca_state) as CaState,
+      previousCertificateFingerprint: strOrNull(r.previous_certificate_fingerprint),
+    };
   }
 
   async listDevices(factoryId: string, options: ListOptions & { state?: DeviceState } = {}): Promise<Device[]> {
@@ -419,6 +427,114 @@ export class SqliteStore implements Store {
       if (info.changes === 0) throw notFound('device_not_found', `no device with UUID ${uuid}`);
       this.audit(audit);
     });
+  }
+
+  async rotateDeviceCertificate(uuid: string, rotation: DeviceCertificateRotation, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      const now = Date.now();
+      try {
+        const info = this.stmt(
+          `UPDATE devices SET certificate_pem = ?, certificate_fingerprint = ?, public_key_fingerprint = ?, not_after = ?,
+                              previous_certificate_fingerprint = ?, updated_at = ?
+            WHERE uuid = ?`,
+        ).run(
+          rotation.certificatePem,
+          rotation.certificateFingerprint,
+          rotation.publicKeyFingerprint,
+          rotation.notAfter,
+          rotation.previousCertificateFingerprint,
+          now,
+          uuid,
+        );
+        if (info.changes === 0) throw notFound('device_not_found', `no device with UUID ${uuid}`);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('certificate_in_use', 'this certificate is already enrolled for another device');
+        throw e;
+      }
+      for (const fingerprint of rotation.retire) {
+        this.stmt('INSERT OR IGNORE INTO retired_certificates(fingerprint256, device_uuid, retired_at) VALUES (?, ?, ?)').run(fingerprint, uuid, now);
+      }
+      this.audit(audit);
+    });
+  }
+
+  async retirePreviousCertificate(uuid: string, fingerprint: string, audit: AuditEntry): Promise<boolean> {
+    return this.write(() => {
+      const info = this.stmt(
+        'UPDATE devices SET previous_certificate_fingerprint = NULL WHERE uuid = ? AND previous_certificate_fingerprint = ?',
+      ).run(uuid, fingerprint);
+      if (info.changes === 0) return false;
+      this.stmt('INSERT OR IGNORE INTO retired_certificates(fingerprint256, device_uuid, retired_at) VALUES (?, ?, ?)').run(fingerprint, uuid, Date.now());
+      this.audit(audit);
+      return true;
+    });
+  }
+
+  async isCertificateRetired(fingerprint: string): Promise<boolean> {
+    return this.read(() => this.stmt('SELECT 1 FROM retired_certificates WHERE fingerprint256 = ?').get(fingerprint) !== undefined);
+  }
+
+  // ---- factory settings and CA registration codes ----------------------------------------
+
+  async getFactorySettings(factoryId: string): Promise<FactorySettings | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM factory_settings WHERE factory_id = ?').get(factoryId) as Row | undefined);
+    if (!r) return null;
+    return {
+      factoryId: str(r.factory_id),
+      jitMode: str(r.jit_mode) as JitMode,
+      certMaxDays: numOrNull(r.cert_max_days),
+      testCertMaxHours: numOrNull(r.test_cert_max_hours),
+      keyTypes: r.key_types === null || r.key_types === undefined ? null : (JSON.parse(str(r.key_types)) as string[]),
+      updatedAt: num(r.updated_at),
+    };
+  }
+
+  async putFactorySettings(settings: FactorySettings, audit: AuditEntry): Promise<FactorySettings> {
+    return this.write(() => {
+      this.stmt(
+        `INSERT INTO factory_settings(factory_id, jit_mode, cert_max_days, test_cert_max_hours, key_types, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(factory_id) DO UPDATE SET jit_mode = excluded.jit_mode, cert_max_days = excluded.cert_max_days,
+           test_cert_max_hours = excluded.test_cert_max_hours, key_types = excluded.key_types, updated_at = excluded.updated_at`,
+      ).run(
+        settings.factoryId,
+        settings.jitMode,
+        settings.certMaxDays,
+        settings.testCertMaxHours,
+        settings.keyTypes === null ? null : JSON.stringify(settings.keyTypes),
+        settings.updatedAt,
+      );
+      this.audit(audit);
+      return settings;
+    });
+  }
+
+  async addCaRegistrationCode(code: { codeHash: string; factoryId: string; createdAt: number; expiresAt: number }, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      // Expired codes are useless; clearing them here keeps the table from growing.
+      this.stmt('DELETE FROM ca_registration_codes WHERE expires_at <= ?').run(code.createdAt);
+      this.stmt('INSERT INTO ca_registration_codes(code_hash, factory_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(
+        code.codeHash,
+        code.factoryId,
+        code.createdAt,
+        code.expiresAt,
+      );
+      this.audit(audit);
+    });
+  }
+
+  async consumeCaRegistrationCode(factoryId: string, codeHash: string, now: number): Promise<boolean> {
+    return this.write(
+      () =>
+        this.stmt('DELETE FROM ca_registration_codes WHERE code_hash = ? AND factory_id = ? AND expires_at > ?').run(codeHash, factoryId, now)
+          .changes === 1,
+    );
+  }
+
+  async hasCaRegistrationCode(factoryId: string, codeHash: string, now: number): Promise<boolean> {
+    return this.read(
+      () => this.stmt('SELECT 1 FROM ca_registration_codes WHERE code_hash = ? AND factory_id = ? AND expires_at > ?').get(codeHash, factoryId, now) !== undefined,
+    );
   }
 
   // ---- tokens ----------------------------------------------------------------------------
@@ -491,6 +607,16 @@ export class SqliteStore implements Store {
       if (info.changes === 0) throw notFound('token_not_found', `no active token with id ${id}`);
       this.audit(audit);
     });
+  }
+
+  async countDevicesByState(): Promise<Record<DeviceState, number>> {
+    const counts: Record<DeviceState, number> = { active: 0, pending: 0, disabled: 0, revoked: 0 };
+    const rows = this.read(() => this.stmt('SELECT state, COUNT(*) AS n FROM devices GROUP BY state').all() as Row[]);
+    for (const r of rows) {
+      const state = str(r.state);
+      if (state in counts) counts[state as DeviceState] = num(r.n);
+    }
+    return counts;
   }
 
   async purgeExpiredTokens(now: number): Promise<number> {

@@ -54,6 +54,32 @@ export interface Device {
 export interface DeviceAuthView extends Device {
   factoryName: string;
   caState: CaState;
+  /** The certificate a rotation replaced, still accepted until the device first uses the new one. */
+  previousCertificateFingerprint: string | null;
+}
+
+/** What a rotation writes: the new certificate, and what happens to the ones before it. */
+export interface DeviceCertificateRotation {
+  certificatePem: string;
+  certificateFingerprint: string;
+  publicKeyFingerprint: string;
+  notAfter: number;
+  /** Stays accepted until the device first presents the new certificate. */
+  previousCertificateFingerprint: string;
+  /** Refused from now on (e.g. an earlier rotation's certificate the device never picked up). */
+  retire: string[];
+}
+
+export type JitMode = 'off' | 'pending' | 'active';
+
+/** Per-factory lifecycle settings; null fields fall back to the configuration (pki.*). */
+export interface FactorySettings {
+  factoryId: string;
+  jitMode: JitMode;
+  certMaxDays: number | null;
+  testCertMaxHours: number | null;
+  keyTypes: string[] | null;
+  updatedAt: number;
 }
 
 export interface ApiToken {
@@ -151,6 +177,26 @@ export interface Store {
   /** Changes the state; leaving `active` also deletes every token of the device. */
   setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
   deleteDevice(uuid: string, audit: AuditEntry): Promise<void>;
+  /** Installs a rotated certificate; fails with certificate_in_use if another device has it. */
+  rotateDeviceCertificate(uuid: string, rotation: DeviceCertificateRotation, audit: AuditEntry): Promise<void>;
+  /**
+   * Moves the device's previous certificate to the retired list, if it still is `fingerprint`.
+   * Returns false when another request already did (so the transition is audited once).
+   */
+  retirePreviousCertificate(uuid: string, fingerprint: string, audit: AuditEntry): Promise<boolean>;
+  isCertificateRetired(fingerprint: string): Promise<boolean>;
+
+  /** The factory's settings, or null when none were ever set (every default applies). */
+  getFactorySettings(factoryId: string): Promise<FactorySettings | null>;
+  putFactorySettings(settings: FactorySettings, audit: AuditEntry): Promise<FactorySettings>;
+
+  addCaRegistrationCode(code: { codeHash: string; factoryId: string; createdAt: number; expiresAt: number }, audit: AuditEntry): Promise<void>;
+  /** Deletes the code if it is the factory's and unexpired at `now`; true if it was. Single use. */
+  consumeCaRegistrationCode(factoryId: string, codeHash: string, now: number): Promise<boolean>;
+  /** True if the factory has this unexpired code (without using it). */
+  hasCaRegistrationCode(factoryId: string, codeHash: string, now: number): Promise<boolean>;
+  /** How many devices are in each state, all factories together (one aggregate query; for metrics). */
+  countDevicesByState(): Promise<Record<DeviceState, number>>;
 
   insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void>;
   findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null>;

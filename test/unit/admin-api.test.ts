@@ -300,8 +300,21 @@ describe('enrollment', () => {
         issuer: { certificatePem: issuer.pem, privateKeyPem: issuer.key },
       });
 
+    // Proof of possession: the CA key signs a certificate naming a fresh registration code.
+    const verificationFor = async (issuer: { pem: string; key: string }) => {
+      const code = await api.post('/v1/factories/acme/cas/registration-code', undefined);
+      expect(code.status, JSON.stringify(code.body)).toBe(201);
+      return issueCertificate({
+        profile: 'ca-verification',
+        subject: { commonName: code.body.code },
+        publicKey: crypto.createPublicKey(generateKeyPair('ec-p256').publicKeyPem),
+        notAfter: new Date(Date.now() + DAY),
+        issuer: { certificatePem: issuer.pem, privateKeyPem: issuer.key },
+      });
+    };
+
     const external = await makeCa('ACME line 3 CA');
-    const added = await api.post('/v1/factories/acme/cas', { kind: 'external', certificate: external.pem });
+    const added = await api.post('/v1/factories/acme/cas', { kind: 'external', certificate: external.pem, verificationCertificate: await verificationFor(external) });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
     expect(added.body).toMatchObject({ kind: 'external', state: 'active', commonName: 'ACME line 3 CA' });
 
@@ -493,5 +506,38 @@ describe('hostile and malformed requests', () => {
   it('answers unknown routes with 404 route_not_found', async () => {
     const res = await api.get('/v1/nothing');
     expect([res.status, res.body.error.code]).toEqual([404, 'route_not_found']);
+  });
+});
+
+describe('factory settings and CA registration codes', () => {
+  const patch = (path: string, body: unknown, who: Who) => request(app).patch(path).set('Authorization', `Bearer ${secrets[who]}`).send(body as object);
+
+  it('shows the defaults, changes them with devices:write, and refuses bad values and other scopes', async () => {
+    const shown = await api.get('/v1/factories/other/settings', 'other');
+    expect(shown.status).toBe(200);
+    expect(shown.body).toMatchObject({ factory: 'other', jitMode: 'off', certMaxDays: config.pki.deviceCertDays, testCertMaxHours: config.pki.testCertMaxHours });
+
+    const changed = await patch('/v1/factories/other/settings', { jit: 'pending', certMaxDays: 90, keyTypes: ['ec-p256', 'ec-p384'] }, 'other');
+    expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+    expect(changed.body).toMatchObject({ jitMode: 'pending', certMaxDays: 90, keyTypes: ['ec-p256', 'ec-p384'] });
+    // null restores the configured default.
+    const reset = await patch('/v1/factories/other/settings', { certMaxDays: null }, 'other');
+    expect(reset.body.certMaxDays).toBe(config.pki.deviceCertDays);
+
+    await refused(() => patch('/v1/factories/other/settings', { jit: 'maybe' }, 'other'), 400, 'jit_invalid');
+    await refused(() => patch('/v1/factories/other/settings', { certMaxDays: 0 }, 'other'), 400, 'cert_max_days_invalid');
+    await refused(() => patch('/v1/factories/other/settings', { keyTypes: ['rsa-1024'] }, 'other'), 400, 'key_types_invalid');
+    await refused(() => patch('/v1/factories/other/settings', { jitMode: 'off' }, 'other'), 400, 'body_unknown_key');
+    await refused(() => patch('/v1/factories/acme/settings', { jit: 'active' }, 'reader'), 403, 'scope_missing');
+    await refused(() => patch('/v1/factories/other/settings', { jit: 'active' }, 'admin'), 403, 'factory_forbidden');
+    expect((await api.get('/v1/factories/acme/settings', 'reader')).status).toBe(200);
+  });
+
+  it('hands out single-use registration codes to devices:write only', async () => {
+    const res = await api.post('/v1/factories/other/cas/registration-code', undefined, 'other');
+    expect(res.status).toBe(201);
+    expect(res.body.code).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(Date.parse(res.body.expiresAt)).toBeGreaterThan(Date.now() + 59 * 60_000);
+    await refused(() => api.post('/v1/factories/acme/cas/registration-code', undefined, 'reader'), 403, 'scope_missing');
   });
 });

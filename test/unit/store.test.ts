@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../shared/store/index.js';
+import { MIGRATIONS } from '../../shared/store/migrations.js';
 import type { Device, DeviceCa, Factory } from '../../shared/store/index.js';
 
 const audit = { actor: 'operator', action: 'test', outcome: 'success' as const };
@@ -81,11 +82,12 @@ describe('SqliteStore', () => {
     const a = new SqliteStore(path);
     const b = new SqliteStore(path); // a second process opening the same file re-runs nothing
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(a.schemaVersion()).toBe(1);
-    expect(b.schemaVersion()).toBe(1);
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    expect(a.schemaVersion()).toBe(latest);
+    expect(b.schemaVersion()).toBe(latest);
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    expect(raw.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: MIGRATIONS.length });
     raw.close();
     a.close();
     b.close();

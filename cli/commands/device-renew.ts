@@ -1,0 +1,56 @@
+import { readDeviceSettings } from '../../helper/config.js';
+import { GatewayError, HelperError } from '../../helper/errors.js';
+import { renewIfDue } from '../../helper/renew.js';
+import { TollgateError, type ErrorKind } from '../../shared/errors.js';
+import { flag, requiredString } from '../args.js';
+import type { Command } from '../command.js';
+import { fields } from '../format.js';
+
+const KIND_OF_STATUS: Record<number, ErrorKind> = { 400: 'invalid_input', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited' };
+
+/** The helper's errors, as the CLI reports every error (code, message, exit code by kind). */
+function asTollgateError(e: HelperError): TollgateError {
+  const kind: ErrorKind = e instanceof GatewayError ? (e.status !== undefined ? (KIND_OF_STATUS[e.status] ?? 'unavailable') : 'unavailable') : 'invalid_input';
+  return new TollgateError(kind, e.code, e.message);
+}
+
+/** Runs on the device: renews its certificate through the gateway when due (see helper/renew.ts). */
+export const renewCommand: Command = {
+  name: ['device', 'renew'],
+  args: [],
+  usage: '--config <device.json> [--force]',
+  summary: 'on a device: renew its certificate through the gateway once two thirds of its lifetime have passed',
+  details: [
+    'Generates a new key and CSR with the same subject, sends it to the gateway over mutual TLS with the',
+    'current certificate, and replaces the certificate and key files named in device.json (the old pair',
+    'stays as .bak until the new certificate has been used once). The credential helper does the same',
+    'before fetching a token. --config here names the device.json, not a Tollgate configuration.',
+  ].join('\n'),
+  options: {
+    force: { type: 'boolean', help: 'renew now, whatever the certificate\'s age' },
+  },
+  mode: 'standalone',
+  async run(ctx, input) {
+    let result;
+    try {
+      result = await renewIfDue(await readDeviceSettings(requiredString(input, 'config')), { force: flag(input, 'force') });
+    } catch (e) {
+      if (e instanceof HelperError) throw asTollgateError(e);
+      throw e;
+    }
+    const out = {
+      renewed: result.renewed,
+      fingerprint256: result.fingerprint256,
+      notAfter: new Date(result.notAfter).toISOString(),
+      renewalDueAt: new Date(result.dueAt).toISOString(),
+    };
+    ctx.print(out, () =>
+      fields([
+        ['renewed', out.renewed ? 'yes' : 'no (not yet due)'],
+        ['fingerprint', out.fingerprint256],
+        ['not after', out.notAfter],
+        ['renewal due', out.renewalDueAt],
+      ]),
+    );
+  },
+};

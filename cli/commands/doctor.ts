@@ -1,0 +1,39 @@
+import { requiredString, stringOption } from '../args.js';
+import type { Command } from '../command.js';
+import type { Finding } from '../doctor/findings.js';
+import { runDoctor } from '../doctor/run.js';
+
+const MARK: Record<Finding['severity'], string> = { ok: 'ok  ', warning: 'WARN', error: 'FAIL' };
+
+function render(findings: readonly Finding[]): string {
+  return findings
+    .map((f) => `${MARK[f.severity]} ${f.id}: ${f.message}${f.fix ? `\n     fix: ${f.fix}` : ''}`)
+    .join('\n');
+}
+
+export const doctorCommands: Command[] = [
+  {
+    name: ['doctor'],
+    args: [],
+    usage: '--registry-config <file> [--registry-url <url>]',
+    summary: 'check that a registry, the realm and the gateway agree with this configuration',
+    details:
+      'Compares the registry\'s auth.token (realm, service, issuer, rootcertbundle, jwks, signingalgorithms)\nwith Tollgate\'s configuration and active signing key, and asks the realm, the gateway and (with\n--registry-url) the running registry. Exits 1 when anything is wrong; each finding names its fix.',
+    options: {
+      'registry-config': { type: 'string', value: 'file', help: "the registry's configuration file (or just its auth: section)" },
+      'registry-url': { type: 'string', value: 'url', help: 'the running registry, e.g. http://127.0.0.1:5000' },
+    },
+    mode: 'local',
+    async run(ctx, input) {
+      const registryUrl = stringOption(input, 'registry-url');
+      const findings = await runDoctor({
+        config: ctx.config(),
+        keys: await ctx.authority().store.listSigningKeys(),
+        registryConfigFile: requiredString(input, 'registry-config'),
+        ...(registryUrl !== undefined ? { registryUrl } : {}),
+      });
+      ctx.print(findings, () => render(findings));
+      return findings.some((f) => f.severity === 'error') ? 1 : 0;
+    },
+  },
+];

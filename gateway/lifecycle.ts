@@ -1,0 +1,135 @@
+import express, { type Request, type Response } from 'express';
+import type { TLSSocket } from 'node:tls';
+import { renewDeviceCertificate, type AuthorityDeps } from '../shared/authority/index.js';
+import { invalidInput, isTollgateError, notFound, TollgateError } from '../shared/errors.js';
+import { certsOnlyPkcs7, derToPem } from '../shared/pki/index.js';
+import type { DeviceAuthView } from '../shared/store/types.js';
+import { presentedCertificate } from './client-certificate.js';
+
+/**
+ * Certificate renewal on the gateway, for devices identified by their current certificate:
+ *
+ * - EST (RFC 7030): `GET /.well-known/est/cacerts` ("Distribution of CA Certificates") and
+ *   `POST /.well-known/est/simplereenroll` ("Simple Re-enrollment of Clients"). Requests carry a
+ *   base64 DER PKCS#10 as application/pkcs10; answers are base64 certs-only PKCS#7.
+ * - `POST /device/renew`: the same re-enrollment as JSON with PEM, for clients without a CMS parser.
+ */
+
+/** A CSR is well under 8 KiB even for RSA-4096 with extensions. */
+export const MAX_CSR_BYTES = 16 * 1024;
+
+/** Resolves the requesting device or answers the refusal itself (the gateway's `device()`). */
+export type IdentifyDevice = (req: Request, res: Response, action: string) => Promise<DeviceAuthView | null>;
+
+export interface LifecycleRouterOptions {
+  deps: AuthorityDeps;
+  device: IdentifyDevice;
+}
+
+const PKCS7_CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
+
+function sourceOf(req: Request): string | null {
+  return req.socket.remoteAddress ?? null;
+}
+
+/** Base64 in 64-column lines, as EST answers are usually written. */
+function base64Lines(der: Buffer): string {
+  return `${der.toString('base64').replace(/.{1,64}/g, '$&\r\n')}`;
+}
+
+function sendPkcs7(res: Response, pems: string[]): void {
+  res.set('Cache-Control', 'no-store');
+  // RFC 7030 "Distribution of CA Certificates": the body is base64 with this transfer encoding.
+  res.set('Content-Transfer-Encoding', 'base64');
+  res.type(PKCS7_CERTS_ONLY).send(base64Lines(certsOnlyPkcs7(pems)));
+}
+
+/**
+ * The CSR of an EST body: base64 DER (what RFC 7030 specifies for application/pkcs10), or PEM,
+ * accepted for convenience. Returned as PEM for the authority's parser.
+ */
+export function csrPemFromBody(body: Buffer): string {
+  const text = body.toString('latin1').trim();
+  if (text.length === 0) throw invalidInput('csr_missing', 'the request body must hold a PKCS#10 certificate signing request');
+  if (text.startsWith('-----BEGIN')) return text;
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
+    throw invalidInput('csr_invalid', 'the body is neither base64 DER nor PEM of a PKCS#10 certificate signing request');
+  }
+  return derToPem(Buffer.from(compact, 'base64'), 'CERTIFICATE REQUEST');
+}
+
+const CSR_TYPES = ['application/pkcs10', 'application/x-pem-file', 'text/plain'];
+
+/** The renewing device, with the fingerprint of the certificate it authenticated with. */
+async function renewingDevice(opts: LifecycleRouterOptions, req: Request, res: Response) {
+  const device = await opts.device(req, res, 'device.renew_refused');
+  if (!device) return null;
+  return { device, presented: presentedCertificate(req.socket as TLSSocket).fingerprint256 };
+}
+
+export function lifecycleRouter(opts: LifecycleRouterOptions): express.Router {
+  const { deps } = opts;
+
+  /** Renews, and leaves a denied record in the device's history when the authority refuses. */
+  async function renew(req: Request, who: { device: DeviceAuthView; presented: string }, csrPem: unknown) {
+    try {
+      return await renewDeviceCertificate(deps, who.device, who.presented, csrPem, sourceOf(req));
+    } catch (e) {
+      if (isTollgateError(e)) {
+        await deps.store.appendAudit({
+          actor: `device:${who.device.uuid}`,
+          action: 'device.renew_refused',
+          outcome: 'denied',
+          factoryId: who.device.factoryId,
+          target: who.device.uuid,
+          reason: e.code,
+          source: sourceOf(req),
+          details: { fingerprint256: who.presented },
+        });
+      }
+      throw e;
+    }
+  }
+
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: MAX_CSR_BYTES });
+  const json = express.json({ limit: MAX_CSR_BYTES, strict: true, type: 'application/json' });
+
+  // RFC 7030 lets /cacerts answer anonymous clients; here it answers devices only, because the
+  // gateway serves many factories and the chain a device needs is its own CA's, known only once the
+  // device is identified (an anonymous answer would also list every factory's CAs).
+  router.get('/.well-known/est/cacerts', async (req, res) => {
+    const device = await opts.device(req, res, 'device.refused');
+    if (!device) return;
+    const ca = await deps.store.getDeviceCa(device.caId);
+    if (!ca) throw notFound('ca_not_found', 'the device CA is not registered');
+    sendPkcs7(res, [ca.certificatePem]);
+  });
+
+  router.post('/.well-known/est/simplereenroll', async (req, res) => {
+    // Identify before reading the body: nobody without a device certificate gets a CSR parsed.
+    const who = await renewingDevice(opts, req, res);
+    if (!who) return;
+    if (!req.is(CSR_TYPES)) {
+      throw new TollgateError('invalid_input', 'content_type_unsupported', 'the CSR must be sent as application/pkcs10 (base64 DER, or PEM)');
+    }
+    await new Promise<void>((resolve, reject) => raw(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const renewed = await renew(req, who, csrPemFromBody(body));
+    sendPkcs7(res, [renewed.certificatePem]);
+  });
+
+  router.post(['/device/renew', '/device/renew/'], async (req, res) => {
+    const who = await renewingDevice(opts, req, res);
+    if (!who) return;
+    if (!req.is('application/json')) throw new TollgateError('invalid_input', 'content_type_unsupported', 'the body must be application/json: {"csr": "<PEM>"}');
+    await new Promise<void>((resolve, reject) => json(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
+    const body = req.body as { csr?: unknown } | undefined;
+    const renewed = await renew(req, who, body?.csr);
+    res.set('Cache-Control', 'no-store');
+    res.json({ certificate: renewed.certificatePem, caCertificate: renewed.caCertificatePem, notAfter: renewed.notAfter.toISOString() });
+  });
+
+  return router;
+}

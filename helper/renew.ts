@@ -1,0 +1,259 @@
+import crypto from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import https from 'node:https';
+import { createCsr, generateKeyPair, parseCertificate, type KeyAlgorithm } from '../shared/pki/index.js';
+import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './config.js';
+import { noDebug, type Debug } from './debug.js';
+import { GatewayError, HelperError } from './errors.js';
+import { CONNECT_TIMEOUT_MS, GATEWAY_TIMEOUT_MS } from './gateway-client.js';
+
+/**
+ * Certificate renewal on the device: once the certificate has lived about two thirds of its
+ * lifetime, a new key and CSR (same subject) go to the gateway's /device/renew over mutual TLS
+ * with the current certificate, and the answer replaces the certificate and key files.
+ *
+ * The moment is jittered by up to 5% of the lifetime either way, so a fleet enrolled on the same
+ * day does not renew in the same minute. Files are replaced by rename (never half-written); the
+ * previous pair stays next to them as .bak until the new certificate has been used once, since
+ * the gateway keeps accepting the old one exactly until then.
+ */
+
+const RENEW_AT = 2 / 3;
+const JITTER = 0.05;
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+export interface RenewOptions {
+  now?: () => number;
+  /** Renew whatever the certificate's age. */
+  force?: boolean;
+  /** Uniform in [0, 1): the jitter source (tests pin it). */
+  random?: () => number;
+  debug?: Debug;
+  timeoutMs?: number;
+}
+
+export interface RenewResult {
+  renewed: boolean;
+  /** When the current certificate becomes due (epoch ms), or when the new one will. */
+  dueAt: number;
+  notAfter: number;
+  fingerprint256: string;
+}
+
+/** When a certificate valid from `notBefore` to `notAfter` should be renewed; `random` in [0, 1). */
+export function renewalDueAt(notBefore: number, notAfter: number, random: number): number {
+  const lifetime = notAfter - notBefore;
+  return notBefore + lifetime * (RENEW_AT + (random * 2 - 1) * JITTER);
+}
+
+function keyAlgorithmOf(key: crypto.KeyObject): KeyAlgorithm {
+  if (key.asymmetricKeyType === 'ec') return key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ec-p384' : 'ec-p256';
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 2048;
+  return bits >= 4096 ? 'rsa-4096' : bits >= 3072 ? 'rsa-3072' : 'rsa-2048';
+}
+
+const bak = (file: string) => `${file}.bak`;
+
+async function exists(file: string): Promise<boolean> {
+  return fsp.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes `content` next to `file` and renames it over `file`: readers see the old or the new file, never a mix. */
+async function replaceFile(file: string, content: string, mode: number): Promise<void> {
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  await fsp.writeFile(temp, content, { mode, flag: 'wx' });
+  try {
+    await fsp.chmod(temp, mode);
+    await fsp.rename(temp, file);
+  } catch (e) {
+    await fsp.rm(temp, { force: true });
+    throw e;
+  }
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** One mutual-TLS request to the gateway with the identity in `creds`. */
+function request(config: DeviceConfig, creds: { cert: string; key: string }, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `${config.gateway}${path}`,
+      {
+        method,
+        cert: creds.cert,
+        key: creds.key,
+        ca: config.caBundle.pem,
+        agent: false,
+        timeout: Math.min(timeoutMs, CONNECT_TIMEOUT_MS),
+        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+          if (text.length > MAX_ANSWER_BYTES) req.destroy(new GatewayError('bad_response', 'the gateway answer is too large'));
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new GatewayError('gateway_timeout', `no answer from ${config.gateway} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function refusal(answer: Answer): GatewayError {
+  let code = 'http_error';
+  let message = `the gateway answered ${answer.status}`;
+  try {
+    const e = (JSON.parse(answer.body) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof e?.code === 'string') code = e.code;
+    if (typeof e?.message === 'string') message = `${message}: ${e.message.slice(0, 300)}`;
+  } catch {
+    // not JSON: the status says enough
+  }
+  return new GatewayError(code, message, answer.status);
+}
+
+/** Uses the current certificate once (GET /device), then drops the .bak pair it made obsolete. */
+async function confirm(config: DeviceConfig, timeoutMs: number, debug: Debug): Promise<void> {
+  const files = [bak(config.certificate.path), bak(config.privateKey.path)];
+  if (!(await exists(files[0] as string))) return;
+  const answer = await request(config, { cert: config.certificate.pem, key: config.privateKey.pem }, 'GET', '/device', timeoutMs);
+  if (answer.status !== 200) {
+    debug(`renewed certificate not yet confirmed by the gateway (${answer.status}); keeping the .bak files`);
+    return;
+  }
+  await Promise.all(files.map((f) => fsp.rm(f, { force: true })));
+  debug('renewed certificate confirmed by the gateway; removed the .bak files');
+}
+
+const STALE_LOCK_MS = 2 * 60_000;
+
+/**
+ * Serialises renewals of one device identity between processes (a `compose pull` runs one helper
+ * per image): two renewals at once would each retire the other's new certificate at the gateway,
+ * and could interleave their file replacements. 'busy' when another process is renewing.
+ */
+async function lockRenewal(certificatePath: string): Promise<(() => Promise<void>) | 'busy'> {
+  const lockFile = `${certificatePath}.renew.lock`;
+  const token = `${process.pid}.${crypto.randomBytes(8).toString('hex')}`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fsp.writeFile(lockFile, token, { flag: 'wx', mode: 0o600 });
+      return async () => {
+        if ((await fsp.readFile(lockFile, 'utf8').catch(() => '')) === token) await fsp.rm(lockFile, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const stat = await fsp.stat(lockFile).catch(() => null);
+      // The holder died mid-renewal: the network calls it guards are capped well below this age.
+      if (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS) await fsp.rm(lockFile, { force: true });
+      else return 'busy';
+    }
+  }
+  return 'busy';
+}
+
+/**
+ * Renews the device certificate if it is due (or `force`), and finishes an earlier renewal whose
+ * new certificate was not yet used. Throws HelperError/GatewayError when a due renewal fails.
+ */
+export async function renewIfDue(settings: DeviceSettings, options: RenewOptions = {}): Promise<RenewResult> {
+  const now = (options.now ?? Date.now)();
+  const debug = options.debug ?? noDebug;
+  const timeoutMs = options.timeoutMs ?? GATEWAY_TIMEOUT_MS;
+  const random = (options.random ?? Math.random)();
+  const before = await loadDeviceIdentity(settings);
+  await confirm(before, timeoutMs, debug);
+  const due = (config: DeviceConfig) => {
+    const cert = parseCertificate(config.certificate.pem);
+    return { cert, dueAt: renewalDueAt(cert.notBefore.getTime(), cert.notAfter.getTime(), random) };
+  };
+  const first = due(before);
+  const idle = (d: ReturnType<typeof due>): RenewResult => ({ renewed: false, dueAt: d.dueAt, notAfter: d.cert.notAfter.getTime(), fingerprint256: d.cert.fingerprint256 });
+  if (!options.force && now < first.dueAt) {
+    debug(`certificate renewal due at ${new Date(first.dueAt).toISOString()}`);
+    return idle(first);
+  }
+
+  const release = await lockRenewal(before.certificate.path);
+  if (release === 'busy') {
+    debug('another process is renewing the device certificate');
+    return idle(first);
+  }
+  try {
+    // Read again under the lock: the process that held it may just have renewed.
+    const config = await loadDeviceIdentity(settings);
+    const current = due(config);
+    if (current.cert.fingerprint256 !== first.cert.fingerprint256) return idle(current);
+    return await renew(settings, config, current.cert, { now, timeoutMs, debug, random });
+  } finally {
+    await release();
+  }
+}
+
+async function renew(
+  settings: DeviceSettings,
+  config: DeviceConfig,
+  current: ReturnType<typeof parseCertificate>,
+  { now, timeoutMs, debug, random }: { now: number; timeoutMs: number; debug: Debug; random: number },
+): Promise<RenewResult> {
+  if (current.notAfter.getTime() <= now) {
+    throw new HelperError('certificate_expired', `the device certificate expired on ${current.notAfter.toISOString()}; it cannot renew itself, re-enroll the device`);
+  }
+
+  const algorithm = keyAlgorithmOf(crypto.createPublicKey(config.privateKey.pem));
+  const pair = generateKeyPair(algorithm);
+  const subject = { commonName: current.subject.commonName, organizationalUnit: current.subject.organizationalUnit };
+  if (subject.commonName === undefined || subject.organizationalUnit === undefined) {
+    throw new HelperError('certificate_subject_invalid', 'the device certificate lacks CN or OU; it was not issued for a Tollgate device');
+  }
+  const csr = await createCsr({ subject: subject as { commonName: string; organizationalUnit: string }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] });
+  debug(`renewing certificate ${current.fingerprint256.slice(0, 16)} (${algorithm}) at ${config.gateway}`);
+  const answer = await request(config, { cert: config.certificate.pem, key: config.privateKey.pem }, 'POST', '/device/renew', timeoutMs, JSON.stringify({ csr }));
+  if (answer.status !== 200) throw refusal(answer);
+
+  let certificate: string;
+  try {
+    certificate = (JSON.parse(answer.body) as { certificate?: unknown }).certificate as string;
+    if (typeof certificate !== 'string') throw new Error('no certificate');
+  } catch {
+    throw new GatewayError('bad_response', 'the gateway renewal answer holds no certificate', answer.status);
+  }
+  const issued = parseCertificate(certificate);
+  // Never install a certificate that does not match the key just made or names someone else.
+  if (!new crypto.X509Certificate(issued.der).checkPrivateKey(crypto.createPrivateKey(pair.privateKeyPem))) {
+    throw new GatewayError('bad_response', 'the renewed certificate is not for the new key');
+  }
+  if (issued.subject.commonName !== subject.commonName) throw new GatewayError('bad_response', 'the renewed certificate names another device');
+
+  // The old pair becomes .bak (key still 0600) before the new pair takes its place.
+  await fsp.copyFile(config.privateKey.path, bak(config.privateKey.path));
+  await fsp.chmod(bak(config.privateKey.path), 0o600);
+  await fsp.copyFile(config.certificate.path, bak(config.certificate.path));
+  await replaceFile(config.privateKey.path, pair.privateKeyPem, 0o600);
+  await replaceFile(config.certificate.path, issued.pem, 0o644);
+  debug(`installed renewed certificate ${issued.fingerprint256.slice(0, 16)}, valid until ${issued.notAfter.toISOString()}`);
+
+  try {
+    await confirm(await loadDeviceIdentity(settings), timeoutMs, debug);
+  } catch (e) {
+    debug(`could not confirm the renewed certificate yet: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const issuedNotAfter = issued.notAfter.getTime();
+  return {
+    renewed: true,
+    dueAt: renewalDueAt(issued.notBefore.getTime(), issuedNotAfter, random),
+    notAfter: issuedNotAfter,
+    fingerprint256: issued.fingerprint256,
+  };
+}

@@ -1,0 +1,110 @@
+import { invalidInput } from '../errors.js';
+import type { KeyAlgorithm, KeyDescription } from '../pki/index.js';
+import type { Factory, FactorySettings, JitMode } from '../store/types.js';
+import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+
+/**
+ * Per-factory lifecycle settings: just-in-time registration, and the certificate policy applied
+ * whenever a device certificate is issued (enrollment, renewal) or accepted (JIT). Every field a
+ * factory leaves unset falls back to the configuration's pki section.
+ */
+
+export const KEY_TYPES: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+const JIT_MODES: readonly JitMode[] = ['off', 'pending', 'active'];
+const CERT_DAYS_MAX = 3650;
+const TEST_HOURS_MAX = 24 * 30;
+
+/** The policy in force for one factory, defaults resolved. */
+export interface CertificatePolicy {
+  jitMode: JitMode;
+  /** Default and maximum lifetime of an enrolled device certificate. */
+  certMaxDays: number;
+  /** Maximum lifetime of a test device certificate. */
+  testCertMaxHours: number;
+  keyTypes: readonly KeyAlgorithm[];
+}
+
+export async function certificatePolicy(deps: AuthorityDeps, factoryId: string): Promise<CertificatePolicy> {
+  const s = await deps.store.getFactorySettings(factoryId);
+  return {
+    jitMode: s?.jitMode ?? 'off',
+    certMaxDays: s?.certMaxDays ?? deps.policy.deviceCertDays,
+    testCertMaxHours: s?.testCertMaxHours ?? deps.policy.testCertMaxHours,
+    keyTypes: (s?.keyTypes as KeyAlgorithm[] | null | undefined) ?? deps.policy.allowedKeyTypes ?? KEY_TYPES,
+  };
+}
+
+/** Refuses a key whose type the factory's policy does not allow. */
+export function checkKeyType(policy: CertificatePolicy, key: KeyDescription, factory: Factory): void {
+  if (!policy.keyTypes.includes(key.algorithm)) {
+    throw invalidInput(
+      'key_type_not_allowed',
+      `factory "${factory.name}" does not allow ${key.algorithm} device keys; allowed: ${policy.keyTypes.join(', ')}`,
+    );
+  }
+}
+
+export interface FactorySettingsPatch {
+  jit?: unknown;
+  certMaxDays?: unknown;
+  testCertMaxHours?: unknown;
+  keyTypes?: unknown;
+}
+
+function limit(value: unknown, field: string, max: number): number | null {
+  if (value === null) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw invalidInput(`${field}_invalid`, `${field} must be a whole number between 1 and ${max} (or null for the default)`);
+  }
+  return value;
+}
+
+function keyTypes(value: unknown): KeyAlgorithm[] | null {
+  if (value === null) return null;
+  if (!Array.isArray(value) || value.length === 0 || value.length > KEY_TYPES.length) {
+    throw invalidInput('key_types_invalid', `key_types must be a non-empty list drawn from ${KEY_TYPES.join(', ')}`);
+  }
+  for (const k of value) {
+    if (!KEY_TYPES.includes(k as KeyAlgorithm)) {
+      throw invalidInput('key_types_invalid', `unknown key type "${String(k).slice(0, 32)}"; expected ${KEY_TYPES.join(', ')}`);
+    }
+  }
+  return [...new Set(value as KeyAlgorithm[])];
+}
+
+export async function getFactorySettings(deps: AuthorityDeps, factory: Factory) {
+  const stored = await deps.store.getFactorySettings(factory.id);
+  const effective = await certificatePolicy(deps, factory.id);
+  return { factory: factory.name, ...effective, updatedAt: stored ? new Date(stored.updatedAt).toISOString() : null };
+}
+
+/** Applies the fields present in `patch`; absent fields keep their value, null restores the default. */
+export async function updateFactorySettings(deps: AuthorityDeps, actor: Actor, factory: Factory, patch: FactorySettingsPatch) {
+  const current: FactorySettings = (await deps.store.getFactorySettings(factory.id)) ?? {
+    factoryId: factory.id,
+    jitMode: 'off',
+    certMaxDays: null,
+    testCertMaxHours: null,
+    keyTypes: null,
+    updatedAt: 0,
+  };
+  const next: FactorySettings = { ...current, updatedAt: deps.now() };
+  if (patch.jit !== undefined) {
+    if (!JIT_MODES.includes(patch.jit as JitMode)) throw invalidInput('jit_invalid', `jit must be one of ${JIT_MODES.join(', ')}`);
+    next.jitMode = patch.jit as JitMode;
+  }
+  if (patch.certMaxDays !== undefined) next.certMaxDays = limit(patch.certMaxDays, 'cert_max_days', CERT_DAYS_MAX);
+  if (patch.testCertMaxHours !== undefined) next.testCertMaxHours = limit(patch.testCertMaxHours, 'test_cert_max_hours', TEST_HOURS_MAX);
+  if (patch.keyTypes !== undefined) next.keyTypes = keyTypes(patch.keyTypes);
+  await deps.store.putFactorySettings(
+    next,
+    auditOf(actor, {
+      action: 'factory.settings_changed',
+      outcome: 'success',
+      factoryId: factory.id,
+      target: factory.name,
+      details: { jitMode: next.jitMode, certMaxDays: next.certMaxDays, testCertMaxHours: next.testCertMaxHours, keyTypes: next.keyTypes },
+    }),
+  );
+  return getFactorySettings(deps, factory);
+}

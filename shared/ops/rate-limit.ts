@@ -1,0 +1,174 @@
+/**
+ * Request limits: token buckets per key, and a growing block for addresses that keep presenting
+ * bad credentials.
+ *
+ * The counters live in memory, per process. The store (SQLite) would make them survive restarts
+ * and be shared, but every request on the hot path would then cost a write. Nothing needs the
+ * sharing today: the gateway and the realm are separate processes limiting separate endpoints, so
+ * each one's counters are complete for what it guards. A second replica of one service on the same
+ * host would need a shared store; RateLimitStore is the seam for that.
+ */
+
+export interface BucketRule {
+  /** Requests allowed at once. */
+  burst: number;
+  /** Refill rate. */
+  perSecond: number;
+}
+
+export type Decision = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+export interface RateLimitStore {
+  /** Takes one request from `key`'s bucket under `rule`, or says how long until one is available. */
+  take(key: string, rule: BucketRule, now: number): Decision;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Buckets in a Map, bounded: beyond `maxKeys` the least recently used key is dropped (a dropped key
+ * starts again with a full bucket, which errs on the side of letting requests through).
+ */
+export class MemoryRateLimitStore implements RateLimitStore {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly maxKeys = 100_000) {}
+
+  take(key: string, rule: BucketRule, now: number): Decision {
+    const b = this.buckets.get(key);
+    let tokens = rule.burst;
+    if (b) {
+      tokens = Math.min(rule.burst, b.tokens + ((now - b.at) / 1000) * rule.perSecond);
+      this.buckets.delete(key); // re-inserted below: Map order is the LRU order
+    }
+    if (tokens >= 1) {
+      this.set(key, { tokens: tokens - 1, at: now });
+      return { ok: true };
+    }
+    this.set(key, { tokens, at: now });
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / rule.perSecond)) };
+  }
+
+  private set(key: string, bucket: Bucket): void {
+    this.buckets.set(key, bucket);
+    if (this.buckets.size > this.maxKeys) {
+      const oldest = this.buckets.keys().next();
+      if (!oldest.done) this.buckets.delete(oldest.value);
+    }
+  }
+}
+
+export interface FailureRule {
+  threshold: number;
+  windowSeconds: number;
+  blockSeconds: number;
+  maxBlockSeconds: number;
+}
+
+interface FailureRecord {
+  /** Failures counted in the current window. */
+  count: number;
+  windowStart: number;
+  blockedUntil: number;
+}
+
+/**
+ * Counts failed credentials per key. Once `threshold` failures fall within one window, each further
+ * failure blocks the key for twice as long as the one before (blockSeconds, 2x, 4x ... up to
+ * maxBlockSeconds). A success does not reset the count: a guesser with one valid credential must
+ * not be able to launder its failures.
+ */
+export class FailureBackoff {
+  private readonly records = new Map<string, FailureRecord>();
+
+  constructor(
+    private readonly rule: FailureRule,
+    private readonly maxKeys = 100_000,
+  ) {}
+
+  /** Null when `key` may try; else the seconds it must wait. */
+  blocked(key: string, now: number): number | null {
+    const r = this.records.get(key);
+    if (!r || r.blockedUntil <= now) return null;
+    return Math.max(1, Math.ceil((r.blockedUntil - now) / 1000));
+  }
+
+  /** Records a failure; returns the block it caused in seconds (0 while under the threshold). */
+  fail(key: string, now: number): number {
+    let r = this.records.get(key);
+    const windowMs = this.rule.windowSeconds * 1000;
+    // The window restarts only once the key is quiet and unblocked: a block outlasting the window
+    // must not wipe the count and let the next failure start over at the shortest block.
+    if (!r || (now - r.windowStart > windowMs && r.blockedUntil <= now && now - r.blockedUntil > windowMs)) {
+      r = { count: 0, windowStart: now, blockedUntil: 0 };
+    }
+    this.records.delete(key);
+    r.count += 1;
+    let block = 0;
+    if (r.count >= this.rule.threshold) {
+      const doublings = Math.min(30, r.count - this.rule.threshold);
+      block = Math.min(this.rule.maxBlockSeconds, this.rule.blockSeconds * 2 ** doublings);
+      r.blockedUntil = now + block * 1000;
+    }
+    this.records.set(key, r);
+    if (this.records.size > this.maxKeys) {
+      const oldest = this.records.keys().next();
+      if (!oldest.done) this.records.delete(oldest.value);
+    }
+    return block;
+  }
+}
+
+export interface LimitsConfig {
+  enabled: boolean;
+  perDevice: BucketRule;
+  perSource: BucketRule;
+  failures: FailureRule;
+}
+
+export interface LimitRequest {
+  source: string | null;
+  /** The device or token the request claims to be, if it says (fingerprint, Basic username). */
+  subject: string | null;
+}
+
+/** The checks of one endpoint: back-off first (cheapest and the most telling), then both buckets. */
+export class RequestLimiter {
+  private readonly backoff: FailureBackoff;
+
+  constructor(
+    private readonly config: LimitsConfig,
+    private readonly now: () => number = Date.now,
+    private readonly store: RateLimitStore = new MemoryRateLimitStore(),
+  ) {
+    this.backoff = new FailureBackoff(config.failures);
+  }
+
+  /** Null to let the request through; else the `Retry-After` seconds and a stable reason code. */
+  check(r: LimitRequest): { retryAfterSeconds: number; reason: 'credentials_backoff' | 'rate_limited' } | null {
+    if (!this.config.enabled) return null;
+    const now = this.now();
+    if (r.source !== null) {
+      const wait = this.backoff.blocked(r.source, now);
+      if (wait !== null) return { retryAfterSeconds: wait, reason: 'credentials_backoff' };
+    }
+    if (r.subject !== null) {
+      const d = this.store.take(`subject:${r.subject}`, this.config.perDevice, now);
+      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+    }
+    if (r.source !== null) {
+      const d = this.store.take(`source:${r.source}`, this.config.perSource, now);
+      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+    }
+    return null;
+  }
+
+  /** Call when a request presented credentials that were refused. */
+  failed(source: string | null): void {
+    if (!this.config.enabled || source === null) return;
+    this.backoff.fail(source, this.now());
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryTokenSettings, writeRegistryConfig } from '../../authsvc/registry-config.js';
+import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
+import type { Finding } from '../../cli/doctor/findings.js';
+import { runDoctor } from '../../cli/doctor/run.js';
+import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { gatewayTls } from '../../shared/devpki.js';
+import { createLogger } from '../../shared/log.js';
+import type { SigningKeyRecord } from '../../shared/store/index.js';
+import { freePort } from '../support/ports.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { createTestAuthority, type TestAuthority } from '../support/store.js';
+import { CLI } from '../support/topology.js';
+
+/**
+ * `tollgate doctor` against real registries, one configured from Tollgate's files and one
+ * misconfigured the ways that happen: another service name, another realm, a stale root bundle.
+ */
+
+const log = createLogger('ops-doctor-test', 'silent');
+
+let t: TestAuthority;
+let authsvc: RunningAuthsvc;
+let gateway: RunningGateway;
+let active: SigningKeyRecord;
+let stale: SigningKeyRecord;
+const registries: RunningRegistry[] = [];
+
+function token28(file: string): Record<string, unknown> {
+  return (parseYaml(file) as { auth: { token: Record<string, unknown> } }).auth.token;
+}
+
+function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const errors = (findings: readonly Finding[]) => findings.filter((f) => f.severity === 'error').map((f) => f.id);
+
+beforeAll(async () => {
+  const [authsvcPort, gatewayPort] = [await freePort(), await freePort()];
+  t = await createTestAuthority({ config: { authsvc: { listen: { host: '127.0.0.1', port: authsvcPort } }, gateway: { listen: { host: '127.0.0.1', port: gatewayPort } } } });
+  stale = await t.signingKey({ activate: false });
+  active = await t.signingKey();
+  authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
+  const tls = await gatewayTls(t.config);
+  gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log, trustPollMs: 3_600_000 });
+});
+
+afterAll(async () => {
+  await Promise.all([authsvc?.close(), gateway?.close(), ...registries.map((r) => r.stop())]);
+  t?.cleanup();
+});
+
+describe('tollgate doctor', () => {
+  it('finds nothing wrong with a registry configured from Tollgate\'s files', async () => {
+    const files = writeRegistryConfig(join(t.dir, 'good'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const registry = await startRegistry({ authToken: token28(files.auth28Yaml) });
+    registries.push(registry);
+    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryUrl: registry.url });
+    expect(errors(findings)).toEqual([]);
+    expect(findings.map((f) => f.id)).toEqual(expect.arrayContaining(['signing_key', 'realm', 'service', 'issuer', 'active_key_trusted', 'realm', 'gateway', 'clock']));
+  });
+
+  it('names each mismatch of a misconfigured registry, live and on file', async () => {
+    const files = writeRegistryConfig(join(t.dir, 'bad'), {
+      realm: 'http://auth.elsewhere.test/token',
+      service: 'other-registry',
+      issuer: 'tollgate',
+      keys: [{ ...stale, status: 'active' }],
+    });
+    const registry = await startRegistry({ authToken: token28(files.auth28Yaml) });
+    registries.push(registry);
+    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryUrl: registry.url });
+    expect(errors(findings).sort()).toEqual(['active_key_untrusted', 'realm_mismatch', 'realm_mismatch', 'service_mismatch', 'service_mismatch']);
+    const untrusted = findings.find((f) => f.id === 'active_key_untrusted')!;
+    expect(untrusted.message).toContain('token signed by untrusted key');
+    expect(untrusted.message).toContain(active.kid);
+    expect(untrusted.fix).toMatch(/registry-config.*restart the registry/);
+    const service = findings.find((f) => f.id === 'service_mismatch' && f.message.includes('running registry'))!;
+    expect(service.message).toContain('"other-registry"');
+    expect(service.message).toContain('"tollgate-registry"');
+    expect(service.fix).toContain('auth.token.service: tollgate-registry');
+  });
+
+  it('checks the registry 3.x JWKS and signing algorithms', async () => {
+    const files = writeRegistryConfig(join(t.dir, 'v3'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    writeFileSync(files.paths.jwks, JSON.stringify({ keys: [{ kid: stale.kid }] }));
+    const auth3 = join(t.dir, 'v3', 'auth-3-edited.yml');
+    writeFileSync(auth3, files.auth3Yaml.replace(/signingalgorithms:[\s\S]*$/, 'signingalgorithms:\n      - RS256\n'));
+    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: auth3 });
+    expect(errors(findings).sort()).toEqual(['jwks_kid_missing', 'signing_algorithm_refused']);
+  });
+
+  it('says what is wrong with the registry configuration file itself', async () => {
+    const none = join(t.dir, 'no-auth.yml');
+    writeFileSync(none, 'version: 0.1\nstorage: {}\n');
+    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: none });
+    expect(errors(findings)).toEqual(['registry_auth_token_missing']);
+    const missing = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: join(t.dir, 'nope.yml') });
+    expect(errors(missing)).toEqual(['registry_config_unreadable']);
+  });
+
+  it('reports a realm that is down and exits 1 from the command line', async () => {
+    const files = writeRegistryConfig(join(t.dir, 'cli'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    await authsvc.close();
+    // Not spawnSync: the gateway the doctor probes runs in this process and must keep answering.
+    const r = await runCli(['doctor', '--config', join(t.dir, 'tollgate.yml'), '--registry-config', files.paths.auth28]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/ok {3}gateway: the gateway answers/);
+    expect(r.stdout).toMatch(/FAIL realm_unreachable: the realm does not answer/);
+    expect(r.stdout).toMatch(/fix: start it \(tollgate serve authsvc\)/);
+    expect(r.stdout).toMatch(/ok {3}active_key_trusted/);
+  });
+});

@@ -1,0 +1,190 @@
+import Database from 'better-sqlite3';
+import { existsSync, statSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { mintDeviceToken } from '../../shared/authority/index.js';
+import { loadConfig } from '../../shared/config.js';
+import { openAuthority } from '../../shared/runtime.js';
+import { bulkFill } from '../lib/bulk.js';
+import { createFixture, type Fixture } from '../lib/fixture.js';
+import type { Figure, SuiteOptions, SuiteResult } from '../lib/report.js';
+import { round } from '../lib/stats.js';
+import { measureGateway } from './gateway.js';
+import { measureRealm } from './realm.js';
+
+/**
+ * Does a big store slow the hot paths down? The realm and the gateway (new connections) measured
+ * on a store with many devices and tokens against a near-empty one, same run. Then: does the
+ * token table stay bounded when devices keep minting and expired tokens are purged?
+ */
+
+function dbBytes(path: string): number {
+  let total = 0;
+  for (const p of [path, `${path}-wal`]) if (existsSync(p)) total += statSync(p).size;
+  return total;
+}
+
+async function latencies(f: Fixture, seconds: number) {
+  const realm = await measureRealm('authsvc', f, seconds);
+  const gateway = await measureGateway('gateway', f, seconds, false);
+  return { realm, gateway };
+}
+
+type Measured = Awaited<ReturnType<typeof latencies>>;
+
+/** The lower latencies and higher throughput of two measurements of the same thing. */
+function best(a: Measured | null, b: Measured): Measured {
+  if (!a) return b;
+  const pick = <T extends { p50Ms: number; p99Ms: number; requestsPerSec: number }>(x: T, y: T): T => ({
+    ...x,
+    p50Ms: Math.min(x.p50Ms, y.p50Ms),
+    p99Ms: Math.min(x.p99Ms, y.p99Ms),
+    requestsPerSec: Math.max(x.requestsPerSec, y.requestsPerSec),
+  });
+  return { realm: pick(a.realm, b.realm), gateway: pick(a.gateway, b.gateway) };
+}
+
+async function steadyMinting(o: SuiteOptions): Promise<Figure[]> {
+  const seconds = o.quick ? 20 : 180;
+  const ttlSeconds = o.quick ? 2 : 10;
+  const purgeEverySeconds = 3;
+  const f = await createFixture();
+  try {
+    const config = loadConfig({ file: f.configFile, env: {} });
+    const deps = openAuthority(config);
+    // A TTL far below what configuration allows (60 s minimum), so expiry and purge cycle many
+    // times within the run; the store neither knows nor cares how long tokens live.
+    deps.policy = { ...deps.policy, deviceTokenTtlSeconds: ttlSeconds };
+    const device = await deps.store.getDevice(f.device.uuid);
+    if (!device) throw new Error('fixture device missing');
+    const samples: { t: number; rows: number; auditRows: number; bytes: number }[] = [];
+    const reader = new Database(f.databasePath, { readonly: true });
+    const count = reader.prepare('SELECT COUNT(*) AS n FROM api_tokens');
+    // The audit trail is append-only by design: one row per mint, never purged, so the file grows
+    // with it even when the token table is bounded.
+    const audits = reader.prepare('SELECT MAX(id) AS n FROM audit_log');
+    const start = Date.now();
+    let minted = 0;
+    let purged = 0;
+    const sampler = setInterval(() => {
+      const row = count.get() as { n: number };
+      const audit = audits.get() as { n: number | null };
+      samples.push({ t: Math.round((Date.now() - start) / 1000), rows: row.n, auditRows: audit.n ?? 0, bytes: dbBytes(f.databasePath) });
+    }, 1000);
+    const purger = setInterval(() => {
+      void deps.store.purgeExpiredTokens(Date.now()).then((n) => (purged += n));
+    }, purgeEverySeconds * 1000);
+    o.log(`scale: steady minting for ${seconds} s, token TTL ${ttlSeconds} s, purge every ${purgeEverySeconds} s`);
+    while (Date.now() - start < seconds * 1000) {
+      await mintDeviceToken(deps, device, '127.0.0.1');
+      minted++;
+      // Let the sampler and the purge timers run: the store is synchronous underneath.
+      if (minted % 100 === 0) await yieldToLoop();
+    }
+    clearInterval(sampler);
+    clearInterval(purger);
+    reader.close();
+    deps.store.close();
+    // Levelled off: after the first expiry + purge cycle, the second half never climbs much above the first.
+    const settled = samples.filter((s) => s.t > ttlSeconds + purgeEverySeconds);
+    const half = Math.floor(settled.length / 2);
+    const maxOf = (xs: typeof samples, k: 'rows' | 'bytes') => Math.max(0, ...xs.map((s) => s[k]));
+    const rowsFirst = maxOf(settled.slice(0, half), 'rows');
+    const rowsSecond = maxOf(settled.slice(half), 'rows');
+    const bytesFirst = maxOf(settled.slice(0, half), 'bytes');
+    const bytesSecond = maxOf(settled.slice(half), 'bytes');
+    const method = { seconds, ttlSeconds, purgeEverySeconds, minted, purged, mintsPerSecond: round(minted / seconds, 0), samples };
+    const last = samples[samples.length - 1];
+    return [
+      {
+        suite: 'scale',
+        name: 'api_tokens rows under steady minting (max, 2nd half vs 1st)',
+        value: rowsSecond,
+        unit: 'rows',
+        ceiling: rowsFirst,
+        ratio: rowsFirst > 0 ? round(rowsSecond / rowsFirst, 3) : null,
+        target: 'levels off: 2nd half max <= 1.25x 1st half max',
+        met: settled.length >= 4 && rowsSecond <= 1.25 * rowsFirst,
+        method: { ...method, rowsAtEachSample: samples.map((s) => s.rows), minted, lastRows: last?.rows ?? null },
+      },
+      {
+        suite: 'scale',
+        name: 'DB file size under steady minting (max, 2nd half vs 1st)',
+        value: round(bytesSecond / 1048576, 2),
+        unit: 'MiB',
+        ceiling: round(bytesFirst / 1048576, 2),
+        ratio: bytesFirst > 0 ? round(bytesSecond / bytesFirst, 3) : null,
+        target: 'levels off: 2nd half max <= 1.25x 1st half max',
+        met: settled.length >= 4 && bytesSecond <= 1.25 * bytesFirst,
+        method: {
+          bytesAtEachSample: samples.map((s) => s.bytes),
+          auditRowsAtEachSample: samples.map((s) => s.auditRows),
+          note: 'includes audit_log, which is append-only and gains one row per mint',
+        },
+      },
+    ];
+  } finally {
+    f.cleanup();
+  }
+}
+
+export async function scaleSuite(o: SuiteOptions): Promise<SuiteResult> {
+  const devices = o.quick ? 10_000 : 1_000_000;
+  const tokens = o.quick ? 100_000 : 10_000_000;
+  const seconds = o.quick ? 4 : 15;
+  const small = await createFixture();
+  const big = await createFixture();
+  const figures: Figure[] = [];
+  try {
+    o.log(`scale: filling a store with ${devices.toLocaleString('en')} devices and ${tokens.toLocaleString('en')} tokens`);
+    const fillStart = Date.now();
+    bulkFill(big, devices, tokens, o.log);
+    const fillSeconds = (Date.now() - fillStart) / 1000;
+    const bigBytes = dbBytes(big.databasePath);
+    // Alternating rounds, best of each: whatever else runs on the machine then hits both stores
+    // alike, and a burst of it during one measurement does not decide the figure.
+    const rounds = o.quick ? 1 : 3;
+    let base: Awaited<ReturnType<typeof latencies>> | null = null;
+    let loaded: Awaited<ReturnType<typeof latencies>> | null = null;
+    for (let r = 1; r <= rounds; r++) {
+      o.log(`scale: round ${r}/${rounds}: near-empty store, realm and gateway, ${seconds} s each`);
+      base = best(base, await latencies(small, seconds));
+      o.log(`scale: round ${r}/${rounds}: big store (${round(bigBytes / 1048576, 0)} MiB), realm and gateway, ${seconds} s each`);
+      loaded = best(loaded, await latencies(big, seconds));
+    }
+    if (!base || !loaded) throw new Error('no scale measurement');
+    const pair = (name: string, unit: string, bigV: number, smallV: number): Figure => {
+      const ratio = round(bigV / smallV, 3);
+      return { suite: 'scale', name, value: bigV, unit, ceiling: smallV, ratio, target: '<= 1.25x near-empty', met: ratio <= 1.25 };
+    };
+    // Here the "ceiling" column is the near-empty store and the ratio big / near-empty (lower is better).
+    figures.push(
+      pair('realm p50, big vs near-empty store', 'ms', loaded.realm.p50Ms, base.realm.p50Ms),
+      pair('realm p99, big vs near-empty store', 'ms', loaded.realm.p99Ms, base.realm.p99Ms),
+      pair('gateway (new conn) p50, big vs near-empty', 'ms', loaded.gateway.p50Ms, base.gateway.p50Ms),
+      pair('gateway (new conn) p99, big vs near-empty', 'ms', loaded.gateway.p99Ms, base.gateway.p99Ms),
+    );
+    figures.push(...(await steadyMinting(o)));
+    return {
+      figures,
+      method: {
+        devices,
+        tokens,
+        fillSeconds: round(fillSeconds, 1),
+        bigStoreMiB: round(bigBytes / 1048576, 1),
+        secondsPerMeasurement: seconds,
+        rounds,
+        roundsMeaning: 'near-empty and big measured alternately; each figure is the best of the rounds',
+        ratioMeaning: 'big / near-empty (lower is better; target <= 1.25)',
+        throughput: {
+          realmNearEmpty: round(base.realm.requestsPerSec, 0),
+          realmBig: round(loaded.realm.requestsPerSec, 0),
+          gatewayNearEmpty: round(base.gateway.requestsPerSec, 0),
+          gatewayBig: round(loaded.gateway.requestsPerSec, 0),
+        },
+      },
+    };
+  } finally {
+    small.cleanup();
+    big.cleanup();
+  }
+}

@@ -41,7 +41,9 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const b = this.buckets.get(key);
     let tokens = rule.burst;
     if (b) {
-      tokens = Math.min(rule.burst, b.tokens + ((now - b.at) / 1000) * rule.perSecond);
+      // A wall clock stepped back (an NTP correction) must not drain the bucket: without the floor
+      // a step of an hour would refuse the device, and every device behind its address, for an hour.
+      tokens = Math.min(rule.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * rule.perSecond);
       this.buckets.delete(key); // re-inserted below: Map order is the LRU order
     }
     if (tokens >= 1) {

@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,6 +13,7 @@ import { createCsr, generateKeyPair, parseCertificate } from '../../shared/pki/i
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
+import { tableSnapshot } from '../support/db-snapshot.js';
 
 /** The built CLI (dist/), run as a child process the way an operator or CI runs it. */
 
@@ -57,20 +57,7 @@ function expectError(r: Run, status: number, code: string): void {
   expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
-function snapshot() {
-  const db = new Database(join(dir, 'data', 'tollgate.db'), { readonly: true, fileMustExist: true });
-  try {
-    return {
-      factories: db.prepare('SELECT * FROM factories ORDER BY id').all(),
-      deviceCas: db.prepare('SELECT * FROM device_cas ORDER BY id').all(),
-      devices: db.prepare('SELECT * FROM devices ORDER BY uuid').all(),
-      apiTokens: db.prepare('SELECT * FROM api_tokens ORDER BY id').all(),
-      auditCount: (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n,
-    };
-  } finally {
-    db.close();
-  }
-}
+const snapshot = () => tableSnapshot(join(dir, 'data', 'tollgate.db'));
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 

@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import crypto, { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { openAuthority } from '../../shared/runtime.js';
 import { newSecret } from '../../shared/secrets.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
+import { tableSnapshot } from '../support/db-snapshot.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -67,21 +67,7 @@ const api = {
   delete: (path: string, who: Who = 'admin') => request(app).delete(path).set('Authorization', `Bearer ${secrets[who]}`),
 };
 
-/** Every row of the tables refusals must not touch, read through a separate read-only connection. */
-function snapshot() {
-  const db = new Database(config.databasePath, { readonly: true, fileMustExist: true });
-  try {
-    return {
-      factories: db.prepare('SELECT * FROM factories ORDER BY id').all(),
-      deviceCas: db.prepare('SELECT * FROM device_cas ORDER BY id').all(),
-      devices: db.prepare('SELECT * FROM devices ORDER BY uuid').all(),
-      apiTokens: db.prepare('SELECT * FROM api_tokens ORDER BY id').all(),
-      auditCount: (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n,
-    };
-  } finally {
-    db.close();
-  }
-}
+const snapshot = () => tableSnapshot(config.databasePath);
 
 /** Sends a mutation that must be refused with `status`/`code`, and checks the database did not change. */
 async function refused(send: () => request.Test, status: number, code: string) {

@@ -8,7 +8,7 @@ import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
 import { revokeApiToken, setCaState, setDeviceState } from '../../shared/authority/index.js';
 import { TollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
-import { hashSecret, newSecret, newTokenId } from '../../shared/secrets.js';
+import { newSecret, newTokenId } from '../../shared/secrets.js';
 import type { AuditRecord, DeviceAuthView, Factory, SigningKeyRecord, Store } from '../../shared/store/index.js';
 import { createTestAuthority, OPERATOR, type Credentials, type TestAuthority } from '../support/store.js';
 
@@ -19,7 +19,7 @@ const SOURCE = '192.0.2.7';
 
 let t: TestAuthority;
 let acme: Factory;
-let other: Factory;
+
 let device: DeviceAuthView;
 let deviceCreds: Credentials & { expiresAt: number };
 let signing: SigningKeyRecord;
@@ -30,7 +30,8 @@ const log = createLogger('test', 'silent');
 beforeAll(async () => {
   t = await createTestAuthority();
   acme = await t.factory('acme');
-  other = await t.factory('other');
+  // A second factory exists, so "another factory" below names a real one.
+  await t.factory('other');
   signing = await t.signingKey();
   device = await t.device(acme);
   deviceCreds = await t.deviceToken(device);

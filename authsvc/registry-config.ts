@@ -8,15 +8,18 @@
  * listed `signingalgorithms`. Both read these files at start-up only: publish the bundle with a new
  * key while it is still `trusted`, restart the registry, then activate the key.
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { realmUrl, type Config } from '../shared/config.js';
 import { conflict } from '../shared/errors.js';
 import { parseCertificate } from '../shared/pki/index.js';
 import type { SigningKeyRecord } from '../shared/store/types.js';
+import { writeFileAtomic } from '../shared/files.js';
 import { jwksJson } from './jwks.js';
+
+/** Public material only (certificates, public keys, settings): readable by the registry's user. */
+const PUBLIC_MODE = 0o644;
 
 export const REGISTRY_FILES = {
   rootBundle: 'root-bundle.pem',
@@ -122,22 +125,10 @@ export function writeRegistryConfig(
     auth28: join(target, REGISTRY_FILES.auth28),
     auth3: join(target, REGISTRY_FILES.auth3),
   };
-  writeAtomically(paths.rootBundle, files.rootBundlePem);
-  writeAtomically(paths.jwks, files.jwksJson);
-  writeAtomically(paths.auth28, files.auth28Yaml);
-  writeAtomically(paths.auth3, files.auth3Yaml);
+  writeFileAtomic(paths.rootBundle, files.rootBundlePem, PUBLIC_MODE);
+  writeFileAtomic(paths.jwks, files.jwksJson, PUBLIC_MODE);
+  writeFileAtomic(paths.auth28, files.auth28Yaml, PUBLIC_MODE);
+  writeFileAtomic(paths.auth3, files.auth3Yaml, PUBLIC_MODE);
   return { ...files, paths };
 }
 
-/** Public material only (certificates, public keys, settings): readable by the registry's user. */
-function writeAtomically(path: string, content: string): void {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, content, { mode: 0o644, flag: 'wx' });
-    chmodSync(tmp, 0o644);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}

@@ -1,8 +1,9 @@
 import { createPublicKey } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createFactory, createOnlineCa, createSigningKey, type AuthorityDeps } from './authority/index.js';
 import type { LoadedConfig } from './config.js';
+import { writeFileAtomic } from './files.js';
 import type { Logger } from './log.js';
 import { generateKeyPair, issueCertificate, parseCertificate } from './pki/index.js';
 
@@ -22,13 +23,6 @@ export interface GatewayTlsMaterial {
 
 const DAY = 86_400_000;
 
-function writeAtomic(path: string, content: string, mode: number): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
 
 function stillGood(certPath: string, names: readonly string[]): boolean {
   if (!existsSync(certPath)) return false;
@@ -72,8 +66,8 @@ export async function gatewayTls(config: LoadedConfig, log?: Logger): Promise<Ga
       notAfter: new Date(now + 5 * 365 * DAY),
       selfSignPrivateKeyPem: pair.privateKeyPem,
     });
-    writeAtomic(caKeyFile, pair.privateKeyPem, 0o600);
-    writeAtomic(caFile, caPem, 0o644);
+    writeFileAtomic(caKeyFile, pair.privateKeyPem, 0o600);
+    writeFileAtomic(caFile, caPem, 0o644);
     log?.info({ caFile }, 'generated a development gateway CA');
   }
   const names = ['localhost', ...config.gateway.serverNames];
@@ -94,8 +88,8 @@ export async function gatewayTls(config: LoadedConfig, log?: Logger): Promise<Ga
       dnsNames: names,
       ipAddresses: ips,
     });
-    writeAtomic(keyFile, pair.privateKeyPem, 0o600);
-    writeAtomic(certFile, pem, 0o644);
+    writeFileAtomic(keyFile, pair.privateKeyPem, 0o600);
+    writeFileAtomic(certFile, pem, 0o644);
     log?.info({ certFile, names, ips }, 'generated a development gateway server certificate');
   }
   return {

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, normalize, sep } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, normalize, sep } from 'node:path';
 import { invalidInput } from './errors.js';
+import { writeFileAtomic } from './files.js';
 
 /**
  * Private keys the authority holds (online device CAs, token-signing keys) live here: one PEM file
@@ -19,11 +19,7 @@ export class KeyStore {
     const ref = `keys/${name}.key`;
     const path = this.pathOf(ref);
     if (existsSync(path)) throw invalidInput('key_exists', `key ${ref} already exists`);
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    writeFileSync(tmp, privateKeyPem, { mode: 0o600, flag: 'wx' });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
+    writeFileAtomic(path, privateKeyPem, 0o600);
     this.cache.set(ref, privateKeyPem);
     return ref;
   }

@@ -27,17 +27,20 @@ export async function identifyDevice(store: Store, cert: PresentedCertificate, n
   if (uuid === undefined || !DEVICE_UUID.test(uuid)) {
     throw forbidden('device_unknown', 'the client certificate does not name a device (CN must be the device UUID)');
   }
-  // A rotated-out certificate stays refused whatever its validity says.
-  if (await store.isCertificateRetired(cert.fingerprint256)) {
-    throw forbidden('certificate_superseded', 'this certificate was replaced by a newer one; use the renewed certificate');
-  }
   let device = await store.getDevice(uuid);
-  if (!device && cert.der) device = await registerJustInTime(store, cert.der, now);
+  if (!device) {
+    // A rotated-out certificate must not come back through just-in-time registration after its
+    // device was deleted. (The deny-list is only consulted off the common path: a device's current
+    // or pending-previous certificate is never on it.)
+    await refuseRetired(store, cert);
+    if (cert.der) device = await registerJustInTime(store, cert.der, now);
+  }
   if (!device) throw forbidden('device_unknown', 'no device is enrolled under this certificate');
   // The enrolled certificate is pinned: a different certificate with the same UUID, even from the
   // same CA, is somebody else. After a rotation the replaced certificate is accepted until the
   // device first presents the new one.
   if (device.certificateFingerprint !== cert.fingerprint256 && device.previousCertificateFingerprint !== cert.fingerprint256) {
+    await refuseRetired(store, cert);
     throw forbidden('certificate_mismatch', 'this certificate is not the one enrolled for the device');
   }
   if (device.certificateFingerprint === cert.fingerprint256 && device.previousCertificateFingerprint !== null) {
@@ -64,5 +67,12 @@ export async function identifyDevice(store: Store, cert: PresentedCertificate, n
       throw forbidden('device_disabled', 'the device is disabled');
     case 'revoked':
       throw forbidden('device_revoked', 'the device is revoked');
+  }
+}
+
+/** A rotated-out certificate stays refused whatever its validity says, with a reason that says so. */
+async function refuseRetired(store: Store, cert: PresentedCertificate): Promise<void> {
+  if (await store.isCertificateRetired(cert.fingerprint256)) {
+    throw forbidden('certificate_superseded', 'this certificate was replaced by a newer one; use the renewed certificate');
   }
 }

@@ -144,4 +144,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'retired certificates outlive their device',
+    sql: `
+      -- A superseded certificate must stay refused after its device record is deleted, or it could
+      -- come back through just-in-time registration. The deny-list keeps the UUID as a plain value.
+      CREATE TABLE retired_certificates_v3 (
+        fingerprint256  TEXT PRIMARY KEY,
+        device_uuid     TEXT NOT NULL,
+        retired_at      INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO retired_certificates_v3 SELECT fingerprint256, device_uuid, retired_at FROM retired_certificates;
+      DROP TABLE retired_certificates;
+      ALTER TABLE retired_certificates_v3 RENAME TO retired_certificates;
+      CREATE INDEX retired_certificates_device ON retired_certificates(device_uuid);
+    `,
+  },
 ];

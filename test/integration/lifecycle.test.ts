@@ -234,6 +234,24 @@ describe('certificate rotation over mutual TLS', () => {
     expect(await history('acme', old.uuid)).toEqual(expect.arrayContaining(['device.enrolled', 'device.renewed', 'device.certificate_superseded']));
   });
 
+  it('keeps a superseded certificate out even after its device is deleted, with just-in-time registration on', async () => {
+    await createFactory(deps, system, 'rotjit');
+    await service.createOnlineCa(operator, 'rotjit', {});
+    await gateway.reloadTrust();
+    await service.updateFactorySettings(operator, 'rotjit', { jit: 'active' });
+    const old = await enroll('rotjit');
+    const { csr, key } = await csrFor(old.uuid, 'rotjit');
+    const res = await call('POST', '/.well-known/est/simplereenroll', old, estBody(csr));
+    expect(res.status, res.text).toBe(200);
+    const renewed = { uuid: old.uuid, key, cert: pkcs7Certificates(res)[0]! };
+    expect((await get('/hub-creds/', renewed)).status).toBe(200); // the old certificate is now superseded
+
+    await service.deleteDevice(operator, 'rotjit', old.uuid);
+    const stale = await get('/hub-creds/', old);
+    expect([stale.status, codeOf(stale)]).toEqual([403, 'certificate_superseded']);
+    await expectRefused(service.getDevice(operator, 'rotjit', old.uuid), 'device_not_found');
+  });
+
   it('accepts a PEM body on EST and renews as JSON on /device/renew', async () => {
     const device = await enroll();
     const first = await csrFor(device.uuid, 'acme');

@@ -11,7 +11,7 @@ import type { Logger } from '../shared/log.js';
 import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
 import { observeRequests } from '../shared/ops/http-observe.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
-import { schedulePurge } from '../shared/ops/purge.js';
+import { auditRetentionMs, schedulePurge } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { parseBasicAuthorization } from './credentials.js';
 import { jwksJson } from './jwks.js';
@@ -150,10 +150,20 @@ function readBody(req: IncomingMessage): Promise<Body> {
   });
 }
 
-/** The Basic username (a device UUID or an API token id), never the password; null when absent. */
+const usernames = new WeakMap<IncomingMessage, string | null>();
+
+/**
+ * The Basic username (a device UUID or an API token id), never the password; null when absent.
+ * Parsed once per request for the limiter and the log line (the realm parses on its own).
+ */
 function basicUsername(req: IncomingMessage): string | null {
-  const parsed = parseBasicAuthorization(req.headers.authorization);
-  return parsed.ok ? parsed.credentials.username : null;
+  let username = usernames.get(req);
+  if (username === undefined) {
+    const parsed = parseBasicAuthorization(req.headers.authorization);
+    username = parsed.ok ? parsed.credentials.username : null;
+    usernames.set(req, username);
+  }
+  return username;
 }
 
 /** 429 in the realm's dialect: the registry's TOOMANYREQUESTS for GET, an OAuth2-shaped error for POST. */
@@ -332,6 +342,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
   const stopPurge = schedulePurge({
     store: rawDeps.store,
     intervalMs: config.maintenance.purgeIntervalSeconds * 1000,
+    auditRetentionMs: auditRetentionMs(config.maintenance.auditRetentionDays),
     now: deps.now,
     log,
   });

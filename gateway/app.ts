@@ -9,7 +9,7 @@ import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { presentedCertificate } from './client-certificate.js';
+import { presentedCertificate, requestCertificate } from './client-certificate.js';
 import { lifecycleRouter } from './lifecycle.js';
 
 export interface GatewayAppOptions {
@@ -26,9 +26,7 @@ function sourceOf(req: Request): string | null {
 
 /** The presented client certificate's fingerprint and common name, before any check: for logs and limits. */
 function peerCertificate(req: IncomingMessage): { fingerprint256: string; commonName: string | null } | null {
-  const socket = req.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return null;
-  const cert = socket.getPeerCertificate();
+  const cert = requestCertificate(req);
   if (!cert || typeof cert.fingerprint256 !== 'string') return null;
   const cn = cert.subject?.CN;
   return { fingerprint256: cert.fingerprint256, commonName: typeof cn === 'string' ? cn : null };
@@ -107,7 +105,7 @@ export function createGatewayApp({ deps, log, metrics, limiter }: GatewayAppOpti
   /** Resolves the device, or answers the refusal (and audits it) and returns null. */
   async function device(req: Request, res: Response, action: string): Promise<DeviceAuthView | null> {
     try {
-      const cert = presentedCertificate(req.socket as TLSSocket);
+      const cert = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
       try {
         return await identifyDevice(deps.store, cert, deps.now());
       } catch (e) {

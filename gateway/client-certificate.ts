@@ -1,4 +1,5 @@
-import type { TLSSocket } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { unauthenticated } from '../shared/errors.js';
 import type { PresentedCertificate } from '../shared/authority/index.js';
 
@@ -28,8 +29,31 @@ export function tlsRefusalReason(code: string | undefined): [code: string, messa
   return (code && TLS_REASONS[code]) || ['certificate_rejected', `the client certificate was rejected (${code ?? 'unknown reason'})`];
 }
 
-export function presentedCertificate(socket: TLSSocket): PresentedCertificate {
-  const cert = socket.getPeerCertificate(false);
+/**
+ * The peer certificate as the TLS layer describes it, read once per connection: getPeerCertificate()
+ * builds a new object from the X.509 structure on every call, and the limiter, the identification
+ * and the log line of every request want it. Renegotiation is turned off on the connection before
+ * its certificate is first read, so the certificate cannot change under the cached copy (a client
+ * that tries is disconnected). Only the certificate is cached: the device it names is looked up in
+ * the store on every request, so a revocation bites at once, on kept-alive and resumed sessions too.
+ */
+const perConnection = new WeakMap<TLSSocket, PeerCertificate>();
+
+export function requestCertificate(req: IncomingMessage): PeerCertificate | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function' || typeof socket.disableRenegotiation !== 'function') return null;
+  const tls = socket as TLSSocket;
+  let cert = perConnection.get(tls);
+  if (cert === undefined) {
+    tls.disableRenegotiation();
+    cert = tls.getPeerCertificate(false);
+    perConnection.set(tls, cert);
+  }
+  return cert;
+}
+
+/** `cert`: the socket's peer certificate if already read for this request (requestCertificate). */
+export function presentedCertificate(socket: TLSSocket, cert: PeerCertificate | null = socket.getPeerCertificate(false)): PresentedCertificate {
   // getPeerCertificate() answers {} (not null) when the client sent none.
   if (!cert || Object.keys(cert).length === 0 || !cert.raw) {
     throw unauthenticated('certificate_required', 'a client certificate is required');

@@ -136,6 +136,11 @@ export const configSchema = z
       .object({
         /** How often authsvc deletes expired tokens from the store; 0 turns the purge off. */
         purgeIntervalSeconds: z.number().int().min(0).max(86_400).default(300),
+        /**
+         * Days of audit history to keep; older records are deleted by the same scheduled purge.
+         * 0 keeps the audit trail forever (it then grows by a record per issued credential).
+         */
+        auditRetentionDays: z.number().int().min(0).max(36_500).default(90),
       })
       .strict()
       .prefault({}),

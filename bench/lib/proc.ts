@@ -74,7 +74,9 @@ export function stopProcess(child: ChildProcess): Promise<void> {
 export function startServer(kind: ChildKind, spec: ChildSpec, dir: string, cpu = SERVER_CPU): Promise<RunningChild> {
   const specFile = join(dir, `spec-${kind}.json`);
   writeFileSync(specFile, JSON.stringify(spec), { mode: 0o600 });
-  const [cmd, args] = pinned(cpu, process.execPath, [join(BENCH_DIR, 'servers', 'child.js'), kind, specFile]);
+  // Profiling hook (bench/probe.ts): extra Node options for the measured server only.
+  const nodeOptions = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter((o) => o !== '');
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeOptions, join(BENCH_DIR, 'servers', 'child.js'), kind, specFile]);
   const child = track(spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from '../log.js';
 import type { ServiceMetrics } from './metrics.js';
 
@@ -8,6 +7,11 @@ import type { ServiceMetrics } from './metrics.js';
  * node:http handlers alike. The request is logged as method, path, route pattern and address only:
  * headers (Authorization, cookies) and the query string (which may carry OAuth2 fields) never reach
  * the log line at all, and the logger's redaction stays in place underneath as a second net.
+ *
+ * The line has pino-http's shape (reqId, req, res, responseTime; "request completed", "request
+ * aborted", "request errored"), but is built only when the request is done and only if its level is
+ * enabled: pino-http made two child loggers and serialized the whole request up front, on every
+ * request, whether or not the line was ever written.
  */
 
 export interface ObserveOptions {
@@ -28,45 +32,61 @@ function pathOf(url: string | undefined): string {
   return q < 0 ? raw : raw.slice(0, q);
 }
 
-interface SerializedRequest {
-  method?: string;
-  url?: string;
-  remoteAddress?: string;
-}
-
 export type RequestObserver = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+
+const MAX_REQ_ID = 0x7fffffff;
 
 export function observeRequests(options: ObserveOptions): RequestObserver {
   const { metrics, route, who } = options;
-  const logger = pinoHttp({
-    logger: options.log.child({ component: 'http' }),
-    quietReqLogger: true,
-    serializers: {
-      // Receives pino-std-serializers' request object; keeps the fields that identify nothing secret.
-      req: (r: SerializedRequest) => ({ method: r.method, path: pathOf(r.url), remoteAddress: r.remoteAddress }),
-      res: (r: { statusCode?: number }) => ({ statusCode: r.statusCode }),
-    },
-    customLogLevel: (req, res, err) => {
-      if (err || res.statusCode >= 500) return 'error';
-      return QUIET_ROUTES.has(route(req)) ? 'debug' : 'info';
-    },
-    // Computed when the response is done: only then is the matched route known.
-    customSuccessObject: (req, res, val: Record<string, unknown>) => ({ ...val, route: route(req), ...(who ? who(req) : {}) }),
-    customErrorObject: (req, res, _err, val: Record<string, unknown>) => ({ ...val, route: route(req), ...(who ? who(req) : {}) }),
-  });
+  const log = options.log.child({ component: 'http' });
+  let lastReqId = 0;
 
   return (req, res, next) => {
-    if (metrics) {
-      const started = process.hrtime.bigint();
-      res.once('finish', () => {
+    const reqId = (lastReqId = (lastReqId + 1) & MAX_REQ_ID);
+    const started = process.hrtime.bigint();
+    const startedMs = Date.now();
+    let logged = false;
+
+    const writeLine = (err?: unknown) => {
+      if (logged) return;
+      logged = true;
+      res.removeListener('close', onClose);
+      res.removeListener('error', onError);
+      const matched = route(req);
+      const failed = err !== undefined || res.statusCode >= 500;
+      const level = failed ? 'error' : QUIET_ROUTES.has(matched) ? 'debug' : 'info';
+      if (!log.isLevelEnabled(level)) return;
+      const line: Record<string, unknown> = {
+        reqId,
+        req: { method: req.method, path: pathOf(req.url), remoteAddress: req.socket?.remoteAddress },
+        res: { statusCode: res.statusCode },
+        responseTime: Date.now() - startedMs,
+        route: matched,
+        ...(who ? who(req) : {}),
+      };
+      if (failed) {
+        line.err = err ?? new Error(`failed with status code ${res.statusCode}`);
+        log.error(line, 'request errored');
+        return;
+      }
+      log[level](line, !req.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+    };
+    const onFinish = () => {
+      if (metrics) {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         metrics.httpDuration.observe(
           { service: metrics.service, route: route(req), method: req.method ?? 'GET', status: String(res.statusCode) },
           seconds,
         );
-      });
-    }
-    logger(req, res, next);
+      }
+      writeLine();
+    };
+    const onClose = () => writeLine();
+    const onError = (e: unknown) => writeLine(e);
+    res.once('finish', onFinish);
+    res.once('close', onClose);
+    res.once('error', onError);
+    next?.();
   };
 }
 

@@ -1,39 +1,101 @@
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
 
+/** Audit records deleted per transaction: small enough that other writers never wait long. */
+export const AUDIT_PURGE_CHUNK = 5_000;
+/** Chunks per run at most; a backlog beyond that (a first run on an old store) goes in later runs. */
+export const AUDIT_PURGE_MAX_CHUNKS = 200;
+
+const DAY_MS = 86_400_000;
+
+/** Milliseconds of audit history to keep for a configured number of days; 0 keeps it forever. */
+export function auditRetentionMs(days: number): number {
+  return days > 0 ? days * DAY_MS : 0;
+}
+
+export interface PurgeRun {
+  tokens: number;
+  auditRecords: number;
+}
+
 /**
- * Deletes expired tokens every `intervalMs`. Expired tokens are already refused by every check;
- * purging only keeps the table (and the secret-hash index every realm request reads) small.
- * Returns a function that stops the schedule.
+ * Deletes expired tokens every `intervalMs`, then audit records older than the retention period.
+ * Expired tokens are already refused by every check; purging only keeps the table (and the
+ * secret-hash index every realm request reads) small. Audit records go in bounded chunks, each its
+ * own transaction that also records how many went and the cutoff, with the event loop free between
+ * chunks. Returns a function that stops the schedule.
  */
 export function schedulePurge(options: {
-  store: Pick<Store, 'purgeExpiredTokens'>;
+  store: Pick<Store, 'purgeExpiredTokens' | 'purgeAuditLog'>;
   intervalMs: number;
+  /** How much audit history to keep (ms); 0 keeps it forever. */
+  auditRetentionMs?: number;
   now: () => number;
   log: Logger;
   /** Told how many tokens each run deleted (tests, metrics). */
   onPurged?: (count: number) => void;
+  /** Told what each run deleted, tokens and audit records. */
+  onRun?: (run: PurgeRun) => void;
+  /** Records per audit chunk (tests). */
+  auditChunk?: number;
 }): () => void {
-  const { store, intervalMs, now, log, onPurged } = options;
+  const { store, intervalMs, now, log, onPurged, onRun } = options;
+  const retentionMs = options.auditRetentionMs ?? 0;
+  const chunk = options.auditChunk ?? AUDIT_PURGE_CHUNK;
   if (intervalMs <= 0) return () => {};
   let running = false;
+  let stopped = false;
+
+  const purgeAudit = async (): Promise<number> => {
+    if (retentionMs <= 0) return 0;
+    const cutoff = now() - retentionMs;
+    let total = 0;
+    for (let i = 0; i < AUDIT_PURGE_MAX_CHUNKS && !stopped; i++) {
+      const step = await store.purgeAuditLog(cutoff, chunk, {
+        actor: 'system',
+        action: 'audit.purged',
+        outcome: 'success',
+        details: { retentionDays: Math.round((retentionMs / DAY_MS) * 1000) / 1000 },
+      });
+      total += step.deleted;
+      if (!step.more) break;
+      // Requests in between: the store is synchronous underneath.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return total;
+  };
+
+  const run = async (): Promise<void> => {
+    let tokens = 0;
+    try {
+      tokens = await store.purgeExpiredTokens(now());
+      if (tokens > 0) log.info({ count: tokens }, 'expired tokens purged');
+      onPurged?.(tokens);
+    } catch (e) {
+      log.error({ err: e }, 'could not purge expired tokens');
+    }
+    let auditRecords = 0;
+    try {
+      auditRecords = await purgeAudit();
+      if (auditRecords > 0) log.info({ count: auditRecords, retentionMs }, 'audit records past retention purged');
+    } catch (e) {
+      log.error({ err: e }, 'could not purge audit records past retention');
+    }
+    onRun?.({ tokens, auditRecords });
+  };
+
   const timer = setInterval(() => {
     // A slow run must not overlap the next one.
     if (running) return;
     running = true;
-    store.purgeExpiredTokens(now()).then(
-      (count) => {
-        running = false;
-        if (count > 0) log.info({ count }, 'expired tokens purged');
-        onPurged?.(count);
-      },
-      (e: unknown) => {
-        running = false;
-        log.error({ err: e }, 'could not purge expired tokens');
-      },
-    );
+    void run().finally(() => {
+      running = false;
+    });
   }, intervalMs);
   // The schedule alone must not keep a stopping process alive.
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

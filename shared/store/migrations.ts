@@ -161,4 +161,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX retired_certificates_device ON retired_certificates(device_uuid);
     `,
   },
+  {
+    version: 4,
+    name: 'audit retention: records older than a forward-only cutoff may be deleted',
+    sql: `
+      -- One row: audit records written before \`cutoff\` (ms since the epoch) may be deleted, newer
+      -- ones may not. The cutoff only moves forward, so history that was protected stays protected
+      -- until it is older than what retention allows.
+      CREATE TABLE audit_retention (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        cutoff  INTEGER NOT NULL CHECK (cutoff >= 0)
+      ) STRICT;
+      INSERT INTO audit_retention(id, cutoff) VALUES (1, 0);
+      CREATE TRIGGER audit_retention_forward_only BEFORE UPDATE ON audit_retention
+        WHEN NEW.cutoff < OLD.cutoff OR NEW.id IS NOT OLD.id
+        BEGIN SELECT RAISE(ABORT, 'the audit retention cutoff only moves forward'); END;
+      -- Also refuses INSERT OR REPLACE, which would otherwise reset the row without an UPDATE.
+      CREATE TRIGGER audit_retention_no_insert BEFORE INSERT ON audit_retention
+        BEGIN SELECT RAISE(ABORT, 'the audit retention cutoff only moves forward'); END;
+      CREATE TRIGGER audit_retention_no_delete BEFORE DELETE ON audit_retention
+        BEGIN SELECT RAISE(ABORT, 'the audit retention cutoff only moves forward'); END;
+
+      -- Still append-only for every record at or after the cutoff; with the cutoff row missing,
+      -- COALESCE makes every record protected (fail closed).
+      DROP TRIGGER audit_log_no_delete;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.at >= COALESCE((SELECT cutoff FROM audit_retention WHERE id = 1), 0)
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    `,
+  },
 ];

@@ -138,6 +138,21 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** A token row and/or an audit row waiting for the next group commit, with the caller to tell. */
+interface PendingWrite {
+  token: NewApiToken | null;
+  audit: AuditEntry | null;
+  /** When the caller asked: the audit row's time, whatever batch it lands in. */
+  at: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** The error a lock time-out becomes for callers: a 503-kind refusal, never a 500. */
+function storeBusy(): TollgateError {
+  return new TollgateError('unavailable', 'store_busy', 'the store is busy; retry shortly');
+}
+
 /**
  * The embedded store: one SQLite file in WAL mode, shared safely by the gateway, authsvc and the
  * CLI running as separate processes. Writes use IMMEDIATE transactions so that a writer takes the
@@ -146,6 +161,15 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
+  /**
+   * Group commit: token inserts and audit appends (the per-request writes of the gateway and the
+   * realm) made in one event-loop turn share one IMMEDIATE transaction, flushed on setImmediate.
+   * Each caller's promise settles only after the commit that holds its rows, so no answer goes out
+   * before its audit record is in the database. Any other write flushes the queue first, so writes
+   * reach the file in the order they were asked for.
+   */
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') {
@@ -202,29 +226,87 @@ export class SqliteStore implements Store {
 
   /** Runs `fn` in an IMMEDIATE transaction, mapping lock time-outs to a 503-kind error. */
   private write<T>(fn: () => T): T {
+    if (this.pending.length > 0) this.flushPending();
+    return this.transact(fn);
+  }
+
+  private transact<T>(fn: () => T): T {
     try {
       return this.db.transaction(fn).immediate();
     } catch (e) {
-      if (isBusy(e)) throw new TollgateError('unavailable', 'store_busy', 'the store is busy; retry shortly');
+      if (isBusy(e)) throw storeBusy();
       throw e;
     }
+  }
+
+  /** Queues a token row and/or an audit row for the next group commit. */
+  private enqueue(token: NewApiToken | null, audit: AuditEntry | null): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ token, audit, at: Date.now(), resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate rather than a microtask: the batch then takes every request read in the same
+        // poll phase, where a microtask would commit after each request's own synchronous chain.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flushPending();
+        });
+      }
+    });
+  }
+
+  /**
+   * Commits every queued write in one transaction and settles their callers. If the batch fails,
+   * each entry is retried in a transaction of its own, so one bad entry fails only its own caller;
+   * a lock time-out fails the whole batch at once (each retry would wait as long again).
+   */
+  private flushPending(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    try {
+      this.transact(() => {
+        for (const w of batch) this.applyPending(w);
+      });
+    } catch (e) {
+      if (batch.length === 1 || isBusy(e) || (e instanceof TollgateError && e.code === 'store_busy')) {
+        for (const w of batch) w.reject(e);
+        return;
+      }
+      for (const w of batch) {
+        try {
+          this.transact(() => this.applyPending(w));
+        } catch (one) {
+          w.reject(one);
+          continue;
+        }
+        w.resolve();
+      }
+      return;
+    }
+    for (const w of batch) w.resolve();
+  }
+
+  private applyPending(w: PendingWrite): void {
+    if (w.token) this.insertTokenRow(w.token);
+    if (w.audit) this.audit(w.audit, w.at);
   }
 
   private read<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
-      if (isBusy(e)) throw new TollgateError('unavailable', 'store_busy', 'the store is busy; retry shortly');
+      if (isBusy(e)) throw storeBusy();
       throw e;
     }
   }
 
-  private audit(entry: AuditEntry): void {
+  private audit(entry: AuditEntry, at: number = Date.now()): void {
     this.stmt(
       `INSERT INTO audit_log(at, actor, action, outcome, factory_id, target, reason, source, details)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
-      Date.now(),
+      at,
       entry.actor,
       entry.action,
       entry.outcome,
@@ -540,26 +622,27 @@ export class SqliteStore implements Store {
   // ---- tokens ----------------------------------------------------------------------------
 
   async insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void> {
-    this.write(() => {
-      this.stmt(
-        `INSERT INTO api_tokens(id, secret_hash, kind, factory_id, device_uuid, scopes, description, service, subject,
-                                created_at, expires_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-      ).run(
-        token.id,
-        token.secretHash,
-        token.kind,
-        token.factoryId,
-        token.deviceUuid,
-        JSON.stringify(token.scopes),
-        token.description,
-        token.service,
-        token.subject,
-        token.createdAt,
-        token.expiresAt,
-      );
-      if (audit) this.audit(audit);
-    });
+    return this.enqueue(token, audit);
+  }
+
+  private insertTokenRow(token: NewApiToken): void {
+    this.stmt(
+      `INSERT INTO api_tokens(id, secret_hash, kind, factory_id, device_uuid, scopes, description, service, subject,
+                              created_at, expires_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+    ).run(
+      token.id,
+      token.secretHash,
+      token.kind,
+      token.factoryId,
+      token.deviceUuid,
+      JSON.stringify(token.scopes),
+      token.description,
+      token.service,
+      token.subject,
+      token.createdAt,
+      token.expiresAt,
+    );
   }
 
   async findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null> {
@@ -628,7 +711,7 @@ export class SqliteStore implements Store {
   // ---- audit -----------------------------------------------------------------------------
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    this.write(() => this.audit(entry));
+    return this.enqueue(null, entry);
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditRecord[]> {
@@ -652,6 +735,32 @@ export class SqliteStore implements Store {
         ) as Row[]
       ).map(toAudit),
     );
+  }
+
+  async purgeAuditLog(cutoff: number, maxRows: number, audit: AuditEntry): Promise<{ deleted: number; cutoff: number; more: boolean }> {
+    const limit = Math.max(1, Math.trunc(maxRows));
+    return this.write(() => {
+      this.stmt('UPDATE audit_retention SET cutoff = ? WHERE id = 1 AND cutoff < ?').run(Math.trunc(cutoff), Math.trunc(cutoff));
+      const inForce = num((this.stmt('SELECT cutoff FROM audit_retention WHERE id = 1').get() as Row | undefined)?.cutoff ?? 0);
+      // Walks the oldest ids (the rowid order, no index on `at` to pay for on every insert) and
+      // stops at the first record that must stay: ids follow time, so what is older lies before it.
+      const window = this.stmt('SELECT id, at FROM audit_log ORDER BY id LIMIT ?').raw(true).all(limit) as [number, number][];
+      let last: number | null = null;
+      let prefix = 0;
+      for (const [id, at] of window) {
+        if (at >= inForce) break;
+        last = id;
+        prefix++;
+      }
+      if (last === null) return { deleted: 0, cutoff: inForce, more: false };
+      const deleted = this.stmt('DELETE FROM audit_log WHERE id <= ? AND at < ?').run(last, inForce).changes;
+      this.audit({ ...audit, details: { ...audit.details, deleted, cutoff: new Date(inForce).toISOString() } });
+      return { deleted, cutoff: inForce, more: prefix === limit };
+    });
+  }
+
+  async auditRetentionCutoff(): Promise<number> {
+    return this.read(() => num((this.stmt('SELECT cutoff FROM audit_retention WHERE id = 1').get() as Row | undefined)?.cutoff ?? 0));
   }
 
   // ---- signing keys ----------------------------------------------------------------------
@@ -714,6 +823,8 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
+    // Writes already asked for are committed (or refused) before the file is let go.
+    this.flushPending();
     this.db.close();
   }
 }

@@ -208,6 +208,15 @@ export interface Store {
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter?: AuditFilter): Promise<AuditRecord[]>;
+  /**
+   * Audit retention, one bounded step: moves the retention cutoff forward to `cutoff` (ms since the
+   * epoch; never back) and deletes at most `maxRows` of the oldest records written before the
+   * cutoff in force. When it deleted any, `audit` is recorded in the same transaction with the
+   * count and the cutoff added to its details. `more` is true when older records may remain.
+   */
+  purgeAuditLog(cutoff: number, maxRows: number, audit: AuditEntry): Promise<{ deleted: number; cutoff: number; more: boolean }>;
+  /** The retention cutoff in force: records written before it may have been deleted. */
+  auditRetentionCutoff(): Promise<number>;
 
   addSigningKey(key: SigningKeyRecord, audit: AuditEntry): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;

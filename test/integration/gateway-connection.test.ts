@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminService, type Principal } from '../../admin/service.js';
+import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
+import { loadConfig } from '../../shared/config.js';
+import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { createLogger } from '../../shared/log.js';
+import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
+import { openAuthority } from '../../shared/runtime.js';
+import type { SqliteStore } from '../../shared/store/index.js';
+
+/**
+ * The gateway reads a connection's client certificate once and keeps it for the connection's
+ * later requests. That is only sound if the certificate cannot change under it (renegotiation is
+ * refused) and if the device behind it is still judged from the store on every request.
+ */
+
+const operator: Principal = { kind: 'operator' };
+const system = { actor: 'system' };
+
+let dir: string;
+let deps: AuthorityDeps & { store: SqliteStore };
+let service: AdminService;
+let material: GatewayTlsMaterial;
+let gateway: RunningGateway;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-gateway-conn-'));
+  const config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
+  deps = openAuthority(config);
+  service = new AdminService(deps);
+  material = await gatewayTls(config);
+  await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
+  gateway = await startGateway({
+    config,
+    deps,
+    identity: { certPem: material.certPem, keyPem: material.keyPem },
+    log: createLogger('gateway-conn-test', 'silent'),
+    trustPollMs: 3_600_000,
+  });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  deps?.store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function enroll(): Promise<{ uuid: string; key: string; cert: string }> {
+  const uuid = randomUUID();
+  const pair = generateKeyPair('ec-p256');
+  const csr = await createCsr({
+    subject: { commonName: uuid, organizationalUnit: 'acme' },
+    ...pair,
+    keyUsage: ['digitalSignature'],
+    extendedKeyUsage: ['1.3.6.1.5.5.7.3.2'],
+  });
+  const enrolled = await service.enroll(operator, 'acme', { csr });
+  return { uuid, key: pair.privateKeyPem, cert: enrolled.certificate };
+}
+
+/** A raw keep-alive TLS connection that sends one request at a time and reads one answer each. */
+class Connection {
+  private buffer = '';
+  private waiting: ((answer: { status: number; body: Record<string, unknown> } | null) => void) | null = null;
+  closed = false;
+
+  private constructor(readonly socket: tls.TLSSocket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      this.buffer += d;
+      this.tryAnswer();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiting?.(null);
+      this.waiting = null;
+    });
+  }
+
+  static open(creds: { key: string; cert: string }, maxVersion: tls.SecureVersion = 'TLSv1.3'): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: gateway.port, ca: material.caPem, servername: 'localhost', key: creds.key, cert: creds.cert, maxVersion });
+      socket.once('secureConnect', () => resolve(new Connection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  private tryAnswer(): void {
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0 || !this.waiting) return;
+    const head = this.buffer.slice(0, end);
+    const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+    if (this.buffer.length < end + 4 + length) return;
+    const body = this.buffer.slice(end + 4, end + 4 + length);
+    this.buffer = this.buffer.slice(end + 4 + length);
+    const done = this.waiting;
+    this.waiting = null;
+    done({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), body: JSON.parse(body) as Record<string, unknown> });
+  }
+
+  get(path: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve(null);
+      this.waiting = resolve;
+      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    });
+  }
+}
+
+const codeOf = (a: { body: Record<string, unknown> } | null) => (a?.body.error as { code?: string } | undefined)?.code;
+
+describe('gateway: one certificate per connection, the device judged on every request', () => {
+  it('answers each request on a kept-alive connection from the device state of that moment', async () => {
+    const device = await enroll();
+    const conn = await Connection.open(device);
+    try {
+      const first = await conn.get('/hub-creds/');
+      const second = await conn.get('/hub-creds/');
+      expect([first?.status, second?.status]).toEqual([200, 200]);
+      expect(first?.body.Secret).not.toBe(second?.body.Secret);
+      await service.setDeviceState(operator, 'acme', device.uuid, 'disabled', 'maintenance');
+      const refused = await conn.get('/hub-creds/');
+      expect([refused?.status, codeOf(refused)]).toEqual([403, 'device_disabled']);
+      await service.setDeviceState(operator, 'acme', device.uuid, 'active', null);
+      expect((await conn.get('/device'))?.body.state).toBe('active');
+      await service.setDeviceState(operator, 'acme', device.uuid, 'revoked', 'stolen');
+      const revoked = await conn.get('/hub-creds/');
+      expect([revoked?.status, codeOf(revoked)]).toEqual([403, 'device_revoked']);
+    } finally {
+      conn.socket.destroy();
+    }
+  });
+
+  it('drops a TLS 1.2 connection that tries to renegotiate after its first request', async () => {
+    const device = await enroll();
+    const conn = await Connection.open(device, 'TLSv1.2');
+    try {
+      expect(conn.socket.getProtocol()).toBe('TLSv1.2');
+      expect((await conn.get('/hub-creds/'))?.status).toBe(200);
+      const closed = new Promise<string>((resolve) => {
+        if (conn.closed) resolve('closed');
+        conn.socket.once('close', () => resolve('closed'));
+        setTimeout(() => resolve('still open'), 5_000).unref();
+      });
+      expect(conn.socket.renegotiate({ rejectUnauthorized: true }, () => undefined)).toBe(true);
+      // The server closes the connection instead of renegotiating.
+      expect(await closed).toBe('closed');
+      expect(await conn.get('/hub-creds/')).toBeNull();
+    } finally {
+      conn.socket.destroy();
+    }
+  });
+});

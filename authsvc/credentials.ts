@@ -27,11 +27,12 @@ export type ParsedCredentials =
   | { ok: false; reason: CredentialsRefusalReason; message: string };
 
 /**
- * Longest Authorization value accepted. Real credentials are a UUID or token id and a 53-character
- * secret (about 130 characters encoded); the cap leaves room for longer usernames while keeping
- * the decode below anything that costs noticeable time.
+ * Longest Authorization value accepted. Device and API credentials are about 130 characters
+ * encoded, but account credentials are bigger: an OIDC ID token with a few groups is 1-2 KiB and an
+ * AWS instance identity document with its PKCS#7 signature about 2 KiB, base64 again in the header.
+ * 8 KiB leaves room for those while staying within Node's 16 KiB header limit.
  */
-export const MAX_AUTHORIZATION_LENGTH = 1024;
+export const MAX_AUTHORIZATION_LENGTH = 8 * 1024;
 
 const SCHEME = 'basic';
 // Canonical padded base64 (RFC 4648 section 4): whole quanta, '=' only at the end.
@@ -84,11 +85,7 @@ export function parseBasicAuthorization(header: string | readonly string[] | und
   }
   const colon = decoded.indexOf(':');
   if (colon < 0) return refuse('credentials_malformed', 'the Basic credentials must be "username:password"; no colon was found');
-  // Neither a Tollgate username nor a Tollgate secret contains a colon: a second one means the
-  // client put something else in the header.
-  if (decoded.indexOf(':', colon + 1) >= 0) {
-    return refuse('credentials_malformed', 'the Basic credentials contain more than one colon');
-  }
+  // RFC 7617 section 2: the user-id ends at the first colon; the password may contain colons.
   if (CONTROL.test(decoded)) return refuse('credentials_malformed', 'the Basic credentials contain control characters');
   const username = decoded.slice(0, colon);
   const password = decoded.slice(colon + 1);

@@ -18,10 +18,27 @@ export interface AccessEntry {
   actions: string[];
 }
 
-type RepositoryAction = 'pull' | 'push' | 'delete';
+export type RepositoryAction = 'pull' | 'push' | 'delete';
 
 /** Concrete repository actions in output order. `*` is never granted on a repository. */
-const REPOSITORY_ACTIONS: readonly RepositoryAction[] = ['pull', 'push', 'delete'];
+export const REPOSITORY_ACTIONS: readonly RepositoryAction[] = ['pull', 'push', 'delete'];
+
+/**
+ * Adds granted actions on one resource to an access list keyed by `type name`: order follows the
+ * request, entries for the same resource are merged into the first, in a fixed action order, and
+ * a resource with no action is left out.
+ */
+export function addAccess(result: Map<string, AccessEntry>, type: string, name: string, actions: readonly string[]): void {
+  if (actions.length === 0) return;
+  const key = `${type} ${name}`;
+  const existing = result.get(key);
+  if (existing) {
+    const union = new Set([...existing.actions, ...actions]);
+    existing.actions = [...REPOSITORY_ACTIONS, '*'].filter((a) => union.has(a));
+  } else {
+    result.set(key, { type, name, actions: [...actions] });
+  }
+}
 
 /** API token scope -> repository actions. Scopes not listed give no registry access. */
 const TOKEN_SCOPE_ACTIONS: Readonly<Record<string, readonly RepositoryAction[]>> = {
@@ -59,16 +76,7 @@ export function grant(subject: Subject, requested: readonly ResourceScope[]): Ac
     } else {
       continue; // an unknown type can only come from a caller that skipped parsing
     }
-    if (actions.length === 0) continue;
-
-    const key = `${scope.type} ${scope.name}`;
-    const existing = result.get(key);
-    if (existing) {
-      const union = new Set([...existing.actions, ...actions]);
-      existing.actions = [...REPOSITORY_ACTIONS, '*'].filter((a) => union.has(a));
-    } else {
-      result.set(key, { type: scope.type, name: scope.name, actions: [...actions] });
-    }
+    addAccess(result, scope.type, scope.name, actions);
   }
   return [...result.values()];
 }

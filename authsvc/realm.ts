@@ -19,7 +19,9 @@ import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/erro
 import type { Logger } from '../shared/log.js';
 import { constantTimeEqual, hashSecret, newSecret, newTokenId, secretKind, type SecretKind } from '../shared/secrets.js';
 import type { AuditEntry, NewApiToken, TokenAuthView } from '../shared/store/types.js';
-import { parseBasicAuthorization } from './credentials.js';
+import type { Acl } from './acl.js';
+import type { AccountAuthenticator, AccountPrincipal, AuthorizationHook } from './authn/types.js';
+import { parseBasicAuthorization, type BasicCredentials } from './credentials.js';
 import { signRegistryToken, type SigningKey } from './jwt.js';
 import { grant, type AccessEntry, type Subject } from './policy.js';
 import { parseScopeParams, type ResourceScope } from './scope.js';
@@ -51,11 +53,21 @@ export interface RealmSettings {
   refreshTokenTtlSeconds: number;
 }
 
+/** Clients that are not devices or API tokens: people and machines (see authn/index.ts). */
+export interface RealmAccounts {
+  /** Asked in order for credentials that are not Tollgate secrets; the first not to pass decides. */
+  authenticators: readonly AccountAuthenticator[];
+  acl: Acl;
+  authorizationHook?: AuthorizationHook;
+}
+
 export interface RealmOptions {
   settings: RealmSettings;
   deps: Pick<AuthorityDeps, 'store' | 'now'>;
   keyring: { requireActive(): SigningKey };
   log?: Logger;
+  /** Absent: only Tollgate secrets are accepted. */
+  accounts?: RealmAccounts;
 }
 
 export const AUDIT_REFUSED = 'realm.refused';
@@ -136,14 +148,22 @@ function fromError(e: TollgateError): Failure {
 
 // ---- authentication -------------------------------------------------------------------------
 
+/** An account vouched for by one of the account authenticators; the ACL decides its access. */
+interface AccountSubject {
+  kind: 'account';
+  principal: AccountPrincipal;
+}
+
 /** Who a credential stands for, once every check passed. */
 interface Authenticated {
-  token: TokenAuthView;
-  subject: Subject;
-  /** JWT `sub`: the device UUID or the API token id (the Basic username). */
+  /** The Tollgate token presented; null for an account. */
+  token: TokenAuthView | null;
+  subject: Subject | AccountSubject;
+  /** JWT `sub`: the device UUID, the API token id (the Basic username), or the account name. */
   jwtSubject: string;
   actor: string;
-  target: string;
+  target: string | null;
+  factoryId: string | null;
 }
 
 interface Refused {
@@ -151,12 +171,17 @@ interface Refused {
   message: string;
   /** Set when the token was found: whose refusal it is. */
   token: TokenAuthView | null;
+  /** Who an account refusal is about, when the credentials named someone. */
+  actor?: string;
+  /** The authenticator could not decide (provider or hook down): 503, nothing issued. */
+  unavailable?: boolean;
 }
 
 type AuthResult = { ok: true; who: Authenticated } | ({ ok: false } & Refused);
 
 const REFUSAL_MESSAGES: Record<string, string> = {
   secret_malformed: 'the password is not a Tollgate token',
+  credentials_unknown: 'the credentials are not valid',
   refresh_token_not_allowed: 'a refresh token is only accepted by the refresh_token grant',
   token_unknown: 'the credentials are not valid',
   username_mismatch: 'the username does not belong to this token',
@@ -184,8 +209,60 @@ function actorOf(token: TokenAuthView): { actor: string; target: string } {
   return { actor: `token:${tokenId}`, target: tokenId };
 }
 
-export function createRealm({ settings, deps, keyring, log }: RealmOptions): Realm {
+export function createRealm({ settings, deps, keyring, log, accounts }: RealmOptions): Realm {
   const { store } = deps;
+
+  /**
+   * Asks the account authenticators about credentials that are not a Tollgate secret. Tollgate's
+   * own refusal when nobody claims them: `secret_malformed` when no account authenticator is
+   * configured (the password can only have been meant as a token), else `credentials_unknown`.
+   */
+  async function authenticateAccount(credentials: BasicCredentials, request: RealmRequest): Promise<AuthResult> {
+    if (!accounts || accounts.authenticators.length === 0) return refusal('secret_malformed');
+    const context = { now: deps.now(), source: request.source, service: settings.service };
+    for (const authenticator of accounts.authenticators) {
+      const outcome = await authenticator.authenticate(credentials, context);
+      if (outcome.decision === 'pass') continue;
+      if (outcome.decision === 'accept') {
+        const { principal } = outcome;
+        const actor = `${principal.origin}:${principal.account}`;
+        return {
+          ok: true,
+          who: { token: null, subject: { kind: 'account', principal }, jwtSubject: principal.account, actor, target: null, factoryId: null },
+        };
+      }
+      if (outcome.decision === 'fail') {
+        return { ok: false, reason: outcome.reason, message: outcome.message, token: null, actor: `${authenticator.origin}:?`, unavailable: true };
+      }
+      const actor = outcome.account !== undefined ? `${authenticator.origin}:${outcome.account}` : `${authenticator.origin}:?`;
+      return { ok: false, reason: outcome.reason, message: outcome.message, token: null, actor };
+    }
+    return refusal('credentials_unknown');
+  }
+
+  /**
+   * An account's access: the ACL's grant, then narrowed by the authorization hook if there is one.
+   * The hook sees only what the ACL already allows, one resource at a time, and cannot widen it.
+   */
+  async function accountAccess(principal: AccountPrincipal, scopes: readonly ResourceScope[], request: RealmRequest): Promise<AccessEntry[]> {
+    if (!accounts) return [];
+    const access = accounts.acl.grant(principal, scopes);
+    const hook = accounts.authorizationHook;
+    if (!hook || access.length === 0) return access;
+    const context = { now: deps.now(), source: request.source, service: settings.service };
+    const narrowed = await Promise.all(
+      access.map(async (entry) => {
+        const allowed = new Set(
+          await hook.authorize(
+            { account: principal.account, origin: principal.origin, labels: principal.labels, type: entry.type as 'repository' | 'registry', name: entry.name, actions: entry.actions },
+            context,
+          ),
+        );
+        return { ...entry, actions: entry.actions.filter((a) => allowed.has(a)) };
+      }),
+    );
+    return narrowed.filter((entry) => entry.actions.length > 0);
+  }
 
   /**
    * Checks a secret of kind `kind`. `username` is the Basic username it must belong to (null on the
@@ -223,7 +300,7 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
       const tokenId = token.kind === 'api' ? token.id : token.subject;
       subject = { kind: 'api-token', factory: token.factoryName, tokenId, scopes: token.scopes };
     }
-    return { ok: true, who: { token, subject, jwtSubject: token.subject, ...actorOf(token) } };
+    return { ok: true, who: { token, subject, jwtSubject: token.subject, factoryId: token.factoryId, ...actorOf(token) } };
   }
 
   /**
@@ -232,8 +309,9 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
    */
   async function refuse(request: RealmRequest, dialect: Dialect, refused: Refused, status: 400 | 401): Promise<RealmResponse> {
     const who = refused.token ? actorOf(refused.token) : null;
+    const actor = who?.actor ?? refused.actor ?? 'anonymous';
     await store.appendAudit({
-      actor: who?.actor ?? 'anonymous',
+      actor,
       action: AUDIT_REFUSED,
       outcome: 'denied',
       factoryId: refused.token?.factoryId ?? null,
@@ -242,7 +320,15 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
       source: request.source,
       details: { method: request.method },
     });
-    log?.info({ reason: refused.reason, actor: who?.actor ?? 'anonymous', source: request.source }, 'token request refused');
+    if (refused.unavailable) {
+      log?.warn({ reason: refused.reason, actor, source: request.source }, 'token request could not be decided');
+      return render(
+        { status: 503, registryCode: 'UNAVAILABLE', oauthError: 'temporarily_unavailable', reason: refused.reason, message: refused.message, retryAfter: true },
+        dialect,
+        settings.realmUrl,
+      );
+    }
+    log?.info({ reason: refused.reason, actor, source: request.source }, 'token request refused');
     return render(
       { status, registryCode: 'UNAUTHORIZED', oauthError: 'invalid_grant', reason: refused.reason, message: refused.message },
       dialect,
@@ -270,7 +356,7 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
   ): Promise<Issued> {
     const key = keyring.requireActive();
     const now = deps.now();
-    const access = grant(who.subject, scopes);
+    const access = who.subject.kind === 'account' ? await accountAccess(who.subject.principal, scopes, request) : grant(who.subject, scopes);
     const signed = signRegistryToken(key, {
       issuer: settings.issuer,
       subject: who.jwtSubject,
@@ -284,7 +370,7 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
       actor: who.actor,
       action: AUDIT_ISSUED,
       outcome: 'success',
-      factoryId: who.token.factoryId,
+      factoryId: who.factoryId,
       target: who.target,
       source: request.source,
       details: {
@@ -293,13 +379,15 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
         kid: key.kid,
         via: options.via,
         ...(options.clientId !== null ? { clientId: options.clientId } : {}),
-        ...(who.token.kind === 'refresh' ? { refreshTokenId: who.token.id } : {}),
+        ...(who.token?.kind === 'refresh' ? { refreshTokenId: who.token.id } : {}),
       },
     };
 
     let refreshToken: string | null = options.presentedRefreshToken;
-    if (options.offline && refreshToken === null) {
-      const created = await newRefreshToken(who, now);
+    // Accounts get no refresh token: their credentials (a password, an OIDC token, an identity
+    // document, a hook's verdict) are checked afresh on every token request.
+    if (options.offline && refreshToken === null && who.token !== null) {
+      const created = await newRefreshToken(who, who.token, now);
       refreshToken = created.secret;
       audit.details = { ...audit.details, refreshTokenId: created.record.id };
       await store.insertToken(created.record, audit);
@@ -317,12 +405,12 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
   }
 
   /** A refresh token standing for the same subject, bound to this service, never outliving what it stands for. */
-  async function newRefreshToken(who: Authenticated, now: number): Promise<{ secret: string; record: NewApiToken }> {
+  async function newRefreshToken(who: Authenticated, token: TokenAuthView, now: number): Promise<{ secret: string; record: NewApiToken }> {
     let expiresAt = now + settings.refreshTokenTtlSeconds * 1000;
-    if (who.token.expiresAt !== null && who.token.kind === 'api') expiresAt = Math.min(expiresAt, who.token.expiresAt);
-    if (who.token.deviceUuid !== null) {
+    if (token.expiresAt !== null && token.kind === 'api') expiresAt = Math.min(expiresAt, token.expiresAt);
+    if (token.deviceUuid !== null) {
       // A device's credentials never outlive its certificate (as its device tokens do not).
-      const device = await store.getDevice(who.token.deviceUuid);
+      const device = await store.getDevice(token.deviceUuid);
       if (device) expiresAt = Math.min(expiresAt, device.notAfter);
     }
     const { secret, secretHash } = newSecret('refresh');
@@ -331,9 +419,9 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
       record: {
         id: newTokenId(),
         kind: 'refresh',
-        factoryId: who.token.factoryId,
-        deviceUuid: who.token.deviceUuid,
-        scopes: [...who.token.scopes],
+        factoryId: token.factoryId,
+        deviceUuid: token.deviceUuid,
+        scopes: [...token.scopes],
         description: null,
         service: settings.service,
         subject: who.jwtSubject,
@@ -363,11 +451,11 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
     if (!parsed.ok) return refuse(request, 'registry', { reason: parsed.reason, message: parsed.message, token: null }, 401);
     const { username, password } = parsed.credentials;
     const kind = secretKind(password);
-    if (kind === null) return refuse(request, 'registry', refusal('secret_malformed'), 401);
     // Refresh tokens travel only in the refresh_token grant, where the OAuth2 rules for them apply.
     if (kind === 'refresh') return refuse(request, 'registry', refusal('refresh_token_not_allowed'), 401);
 
-    const auth = await authenticate(password, kind, username, settings.service);
+    const auth =
+      kind === null ? await authenticateAccount(parsed.credentials, request) : await authenticate(password, kind, username, settings.service);
     if (!auth.ok) return refuse(request, 'registry', auth, 401);
     const issued = await issue(request, auth.who, scopes, {
       offline: query.get('offline_token') === 'true',
@@ -416,9 +504,8 @@ export function createRealm({ settings, deps, keyring, log }: RealmOptions): Rea
       if (username === null || username === '') throw failure(badRequest('username_missing', 'username is required for the password grant'));
       if (password === null || password === '') throw failure(badRequest('password_missing', 'password is required for the password grant'));
       const kind = secretKind(password);
-      if (kind === null) return refuse(request, 'oauth', refusal('secret_malformed'), 401);
       if (kind === 'refresh') return refuse(request, 'oauth', refusal('refresh_token_not_allowed'), 401);
-      const auth = await authenticate(password, kind, username, service);
+      const auth = kind === null ? await authenticateAccount({ username, password }, request) : await authenticate(password, kind, username, service);
       if (!auth.ok) return refuse(request, 'oauth', auth, 401);
       who = auth.who;
     } else {

@@ -13,6 +13,8 @@ import { observeRequests } from '../shared/ops/http-observe.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { auditRetentionMs, schedulePurge } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
+import { Acl } from './acl.js';
+import { accountSettings, closeAccountSettings } from './authn/index.js';
 import { parseBasicAuthorization } from './credentials.js';
 import { jwksJson } from './jwks.js';
 import { Keyring } from './keyring.js';
@@ -295,7 +297,8 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
 }
 
 export interface AuthsvcOptions {
-  config: Config;
+  /** With `source` (the file it came from), relative paths in it resolve against that file's directory. */
+  config: Config & { source?: string | null };
   deps: AuthorityDeps;
   log: Logger;
   /** How often to look for signing-key changes made by other processes (ms). Default 2000. */
@@ -313,6 +316,9 @@ export interface RunningAuthsvc {
 }
 
 export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
+  // Accounts first: a broken ACL or an unreadable certificate stops start-up before anything binds.
+  const accounts = accountSettings(config, log);
+  const acl = new Acl(accounts.acl);
   const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
   const metrics = createMetrics('authsvc', {
     countDevicesByState: () => rawDeps.store.countDevicesByState(),
@@ -334,11 +340,22 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
     port = await listen(server, config.authsvc.listen.port, host);
   } catch (e) {
     keyring.close();
+    await closeAccountSettings(accounts);
     throw e;
   }
   // With port 0 the realm URL is only known now; a configured public URL always wins.
   const url = configuredRealmUrl({ ...config, authsvc: { ...config.authsvc, listen: { host, port } } });
-  realm = createRealm({ settings: realmSettings(config, url), deps, keyring, log });
+  realm = createRealm({
+    settings: realmSettings(config, url),
+    deps,
+    keyring,
+    log,
+    accounts: {
+      authenticators: accounts.authenticators,
+      acl,
+      ...(accounts.authorizationHook ? { authorizationHook: accounts.authorizationHook } : {}),
+    },
+  });
   const stopPurge = schedulePurge({
     store: rawDeps.store,
     intervalMs: config.maintenance.purgeIntervalSeconds * 1000,
@@ -357,6 +374,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
       stopPurge();
       keyring.close();
       await closeGracefully(server);
+      await closeAccountSettings(accounts);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { aclSchema, awsIdentitySchema, hooksSchema, oidcSchema, usersSchema } from './config-accounts.js';
 import { z } from 'zod';
 import { invalidInput } from './errors.js';
 
@@ -88,6 +89,16 @@ export const configSchema = z
         tokenTtlSeconds: z.number().int().min(60).max(86_400).default(900),
         /** Lifetime of a refresh (offline) token. */
         refreshTokenTtlSeconds: z.number().int().min(300).max(90 * 86_400).default(30 * 86_400),
+        /** People and machines with a password (bcrypt or argon2 hash), docker_auth style. */
+        users: usersSchema,
+        /** Ordered rules for every account that is not a device or API token; first match wins. */
+        acl: aclSchema,
+        /** OpenID Connect single sign-on for people. */
+        oidc: oidcSchema.optional(),
+        /** AWS EC2 instance identity documents for virtual machines. */
+        awsIdentity: awsIdentitySchema.optional(),
+        /** A site's own authentication and authorization, as an executable or a webhook. */
+        hooks: hooksSchema,
       })
       .strict()
       .prefault({}),

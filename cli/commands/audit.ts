@@ -1,3 +1,4 @@
+import { presentAudit } from '../../admin/present.js';
 import { intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { table } from '../format.js';
@@ -20,6 +21,36 @@ export const auditCommands: Command[] = [
         limit: intOption(input, 'limit', 1, 1000),
         after: stringOption(input, 'after'),
       });
+      ctx.print(records, () =>
+        table(
+          ['ID', 'AT', 'ACTOR', 'ACTION', 'OUTCOME', 'TARGET', 'REASON'],
+          records.map((r) => [r.id, r.at, r.actor, r.action, r.outcome, r.target, r.reason]),
+        ),
+      );
+    },
+  },
+  {
+    name: ['audit-all'],
+    args: [],
+    usage: '[--action <action>] [--limit <n>] [--after <id>]',
+    summary: "show the whole audit trail, oldest first: every factory's and the accounts' (operator only)",
+    details: 'Accounts (static users, OIDC, AWS instances, hook users) belong to no factory; their token requests are recorded here with actors such as user:alice or oidc:dev@example.com.',
+    options: {
+      action: { type: 'string', value: 'action', help: 'only records of this action, e.g. realm.refused' },
+      limit: { type: 'string', value: 'n', help: 'at most this many (1-1000, default 100)' },
+      after: { type: 'string', value: 'id', help: 'continue after this record id' },
+    },
+    mode: 'local',
+    async run(ctx, input) {
+      const action = stringOption(input, 'action');
+      const after = stringOption(input, 'after');
+      const records = (
+        await ctx.authority().store.listAudit({
+          ...(action !== undefined ? { action } : {}),
+          ...(after !== undefined ? { after } : {}),
+          limit: intOption(input, 'limit', 1, 1000) ?? 100,
+        })
+      ).map(presentAudit);
       ctx.print(records, () =>
         table(
           ['ID', 'AT', 'ACTOR', 'ACTION', 'OUTCOME', 'TARGET', 'REASON'],

@@ -1,4 +1,6 @@
 import { stringify } from 'yaml';
+import { Acl } from '../../authsvc/acl.js';
+import { accountSettings, closeAccountSettings } from '../../authsvc/authn/index.js';
 import { adminUrl, gatewayUrl, realmUrl } from '../../shared/config.js';
 import type { Command } from '../command.js';
 
@@ -8,12 +10,30 @@ export const configCommands: Command[] = [
     args: [],
     usage: '',
     summary: 'validate the configuration (file and TOLLGATE_* overrides) and print the effective one',
-    details: 'Exits 2 listing every invalid key. The configuration holds no secrets: keys live under pkiDir, tokens in the store.',
+    details:
+      'Exits 2 listing every invalid key, ACL pattern or unreadable certificate the realm would refuse to start with. Keys live under pkiDir and tokens in the store; static users\' password hashes are shown only by their kind.',
     mode: 'standalone',
     async run(ctx) {
       const config = ctx.config();
+      // Build what authsvc would build, so that what fails its start-up fails here first.
+      const accounts = accountSettings(config);
+      new Acl(accounts.acl);
+      await closeAccountSettings(accounts);
+      const users = Object.fromEntries(
+        Object.entries(config.authsvc.users).map(([name, user]) => [name, { ...user, password: `(${user.password.startsWith('$argon2') ? 'argon2' : 'bcrypt'} hash)` }]),
+      );
+      // A webhook URL may carry credentials (`https://user:pass@host/...`); show the user only.
+      const maskUrl = (url: string) => {
+        const u = new URL(url);
+        if (u.password !== '') u.password = '***';
+        return u.toString();
+      };
+      const hooks = Object.fromEntries(
+        Object.entries(config.authsvc.hooks).map(([name, hook]) => [name, hook?.url ? { ...hook, url: maskUrl(hook.url) } : hook]),
+      );
       const effective = {
         ...config,
+        authsvc: { ...config.authsvc, users, hooks },
         urls: { gateway: gatewayUrl(config), admin: adminUrl(config), realm: realmUrl(config) },
       };
       ctx.print(effective, () => `# configuration is valid (source: ${config.source ?? 'built-in defaults'})\n${stringify(effective)}`);

@@ -6,8 +6,10 @@ import { deviceCommands } from './device.js';
 import { doctorCommands } from './doctor.js';
 import { factoryCommands } from './factory.js';
 import { keysCommands } from './keys.js';
+import { loginCommands } from './login.js';
 import { serviceCommands } from './services.js';
 import { tokenCommands } from './token.js';
+import { userCommands } from './user.js';
 
 /** Every command, in the order `tollgate help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -16,6 +18,8 @@ export const COMMANDS: readonly Command[] = [
   ...caCommands,
   ...deviceCommands,
   ...tokenCommands,
+  ...loginCommands,
+  ...userCommands,
   ...auditCommands,
   ...keysCommands,
   ...configCommands,

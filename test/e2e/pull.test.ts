@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realBinaries } from '../support/binaries.js';
 import { buildOciLayout, type OciImage } from '../support/oci.js';
+import { skopeoFor, type Skopeo } from '../support/skopeo.js';
 import { startTopology, type Topology } from '../support/topology.js';
 
 /**
@@ -33,21 +34,8 @@ describe.skipIf(!tools.available)('devices pull through Tollgate from a real reg
   let deviceA: Device;
   let deviceB: Device;
   let testDevice: Device & { expiresAt: number };
-  let home: string;
 
-  const skopeo = (args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<Run> =>
-    new Promise((resolve) => {
-      const child = spawn('skopeo', ['--command-timeout', '45s', ...args], { env: { ...process.env, HOME: home, ...env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ status: code ?? -1, stdout, stderr });
-      });
-    });
+  let skopeo: Skopeo['run'];
 
   const ref = (repo: string) => `docker://${t.registryHost}/${repo}`;
 
@@ -79,8 +67,7 @@ describe.skipIf(!tools.available)('devices pull through Tollgate from a real reg
 
   beforeAll(async () => {
     t = await startTopology();
-    home = join(t.dir, 'home');
-    mkdirSync(home);
+    skopeo = skopeoFor(t.registryHost, t.dir).run;
     for (const f of ['factory-a', 'factory-b']) {
       expect(t.cli(['factory', 'create', f]).status).toBe(0);
       expect(t.cli(['ca', 'create', f]).status).toBe(0);

@@ -3,6 +3,7 @@ import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmS
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { freePort } from './ports.js';
 
 /**
@@ -71,35 +72,38 @@ function httpsOk(port: number, ca: string): Promise<boolean> {
   });
 }
 
-export async function startTopology(options: { testCertMaxHours?: number; tokenTtlSeconds?: number } = {}): Promise<Topology> {
+export interface TopologyOptions {
+  testCertMaxHours?: number;
+  tokenTtlSeconds?: number;
+  /** Keys merged into the `authsvc` section of the configuration (users, acl, oidc, awsIdentity, hooks). */
+  authsvc?: Record<string, unknown>;
+  /** Extra environment for the services (e.g. a test CA bundle). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   const [gatewayPort, adminPort, authsvcPort, registryPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const registryHost = `127.0.0.1:${registryPort}`;
   const configFile = join(dir, 'tollgate.yml');
-  writeFileSync(
-    configFile,
-    [
-      'dataDir: data',
-      'pkiDir: certs',
-      'log:',
-      '  level: info',
-      'gateway:',
-      `  listen: { host: 127.0.0.1, port: ${gatewayPort} }`,
-      ...(options.tokenTtlSeconds ? [`  tokenTtlSeconds: ${options.tokenTtlSeconds}`] : []),
-      'admin:',
-      `  listen: { host: 127.0.0.1, port: ${adminPort} }`,
-      'authsvc:',
-      `  listen: { host: 127.0.0.1, port: ${authsvcPort} }`,
-      '  service: tollgate-registry',
-      '  issuer: tollgate',
-      'pki:',
-      `  testCertMaxHours: ${options.testCertMaxHours ?? 24}`,
-      '',
-    ].join('\n'),
-  );
+  const base: Record<string, unknown> = {
+    dataDir: 'data',
+    pkiDir: 'certs',
+    log: { level: 'info' },
+    gateway: {
+      listen: { host: '127.0.0.1', port: gatewayPort },
+      ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}),
+    },
+    admin: { listen: { host: '127.0.0.1', port: adminPort } },
+    authsvc: { listen: { host: '127.0.0.1', port: authsvcPort }, service: 'tollgate-registry', issuer: 'tollgate' },
+    pki: { testCertMaxHours: options.testCertMaxHours ?? 24 },
+  };
+  // Extra sections (users, ACL, OIDC...) are merged into the authsvc section.
+  if (options.authsvc) Object.assign(base.authsvc as Record<string, unknown>, options.authsvc);
+  writeFileSync(configFile, stringifyYaml(base));
   // The CLI works locally on this topology's store: no remote admin settings leak in.
   const { TOLLGATE_URL: _url, TOLLGATE_TOKEN: _token, ...inherited } = process.env;
-  const env: NodeJS.ProcessEnv = { ...inherited, TOLLGATE_CONFIG: configFile };
+  const env: NodeJS.ProcessEnv = { ...inherited, ...options.env, TOLLGATE_CONFIG: configFile };
 
   const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): CliResult => {
     const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', cwd: dir, timeout: 60_000 });

@@ -182,6 +182,10 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
+    // SQLite's default page cache is about 2 MiB. At fleet scale (millions of devices and tokens)
+    // the interior pages of the token-hash and device indexes alone exceed it, and every lookup
+    // then re-reads them from the OS. 64 MiB per connection keeps them resident.
+    this.db.pragma('cache_size = -65536');
     this.migrate();
   }
 

@@ -56,7 +56,8 @@ export const MAX_FUTURE_SKEW_MS = 60_000;
 /** Instances whose newest signingTime is remembered for replay refusal. */
 export const REPLAY_MEMORY_ENTRIES = 10_000;
 
-const OID = {
+/** Object identifiers of the CMS and algorithm pieces an instance identity document uses. */
+export const OID = {
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',
   contentType: '1.2.840.113549.1.9.3',

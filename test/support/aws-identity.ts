@@ -12,23 +12,11 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asnX509 from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { OID } from '../../authsvc/authn/aws-identity.js';
 import { x509 } from '../../shared/pki/peculiar.js';
 import { derToPem } from '../../shared/pki/pem.js';
 
 type WebCrypto = ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'];
-
-const OID = {
-  data: '1.2.840.113549.1.7.1',
-  signedData: '1.2.840.113549.1.7.2',
-  contentType: '1.2.840.113549.1.9.3',
-  messageDigest: '1.2.840.113549.1.9.4',
-  signingTime: '1.2.840.113549.1.9.5',
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  sha256WithRsa: '1.2.840.113549.1.1.11',
-  sha1: '1.3.14.3.2.26',
-  sha256: '2.16.840.1.101.3.4.2.1',
-  dsaWithSha1: '1.2.840.10040.4.3',
-} as const;
 
 /** AWS's certificates name this issuer (and subject). */
 export const AWS_CERT_NAME = 'C=US, ST=Washington State, L=Seattle, O=Amazon Web Services LLC';

@@ -58,22 +58,7 @@ async function seed(store: SqliteStore) {
   const f = await store.createFactory(factory(), audit);
   await store.addDeviceCa(ca(f.id), audit);
   await store.insertDevice(device('d1', f.id, 'ca-1'), audit);
-  await store.insertToken(
-    {
-      id: 'tok_1',
-      kind: 'device',
-      factoryId: f.id,
-      deviceUuid: 'd1',
-      scopes: ['containers:read'],
-      description: null,
-      service: null,
-      subject: 'd1',
-      createdAt: 1,
-      expiresAt: 5,
-      secretHash: 'h1',
-    },
-    null,
-  );
+  await store.insertToken({ ...deviceToken('tok_1', 'h1'), factoryId: f.id }, null);
   return f;
 }
 

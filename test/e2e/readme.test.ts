@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,28 @@ async function waitForHealth(url: string, timeoutMs: number, process?: ChildProc
   }
 }
 
+/**
+ * The walk-through starts the registry in the background from its own directory. End exactly those
+ * processes (found by their working directory), never another registry on the machine.
+ */
+function killProcessesIn(directory: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${entry}/cwd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (cwd !== directory && !cwd.startsWith(`${directory}/`)) continue;
+    try {
+      process.kill(Number(entry), 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 describe.skipIf(!tools.available)('the README walk-through', () => {
   let dir: string;
   let start: ChildProcess;
@@ -72,7 +94,7 @@ describe.skipIf(!tools.available)('the README walk-through', () => {
         // already gone
       }
     }
-    spawnSync('pkill', ['-f', 'docker-registry serve registry.yml$']);
+    if (dir) killProcessesIn(dir);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -10,14 +10,20 @@ import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
 import { presentedCertificate, requestCertificate } from './client-certificate.js';
-import { lifecycleRouter } from './lifecycle.js';
+import { deviceApiRouter } from './device-api.js';
+import { lifecycleRouter, type EstResponse } from './lifecycle.js';
+import { registrationRouter, type RegistrationSettings } from './registration.js';
 
 export interface GatewayAppOptions {
   deps: AuthorityDeps;
   log: Logger;
   metrics?: ServiceMetrics;
-  /** Limits on /hub-creds/ (absent: none). */
+  /** Limits on /hub-creds/, /events and registration (absent: none). */
   limiter?: RequestLimiter;
+  /** How EST re-enrollment answers (default rfc7030). */
+  estResponse?: EstResponse;
+  /** Device self-registration at /ota/devices/ (absent: not served). */
+  registration?: RegistrationSettings;
 }
 
 function sourceOf(req: Request): string | null {
@@ -42,7 +48,11 @@ function claimedDevice(req: IncomingMessage): Record<string, string | null> {
  * authentication. Only 401s count as failures: a 403 answers a valid certificate of a known device
  * (revoked, disabled), whose retries the per-device bucket already bounds.
  */
-function limitRequests(limiter: RequestLimiter, metrics: ServiceMetrics | undefined): RequestHandler {
+function limitRequests(
+  limiter: RequestLimiter,
+  metrics: ServiceMetrics | undefined,
+  body: (code: string, message: string) => unknown = (code, message) => ({ error: { code, message } }),
+): RequestHandler {
   return (req, res, next) => {
     const source = sourceOf(req);
     const verdict = limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
@@ -53,7 +63,7 @@ function limitRequests(limiter: RequestLimiter, metrics: ServiceMetrics | undefi
         verdict.reason === 'rate_limited'
           ? `too many requests; retry after ${verdict.retryAfterSeconds} s`
           : `too many failed authentications from this address; retry after ${verdict.retryAfterSeconds} s`;
-      res.status(429).json({ error: { code: verdict.reason, message } });
+      res.status(429).json(body(verdict.reason, message));
       return;
     }
     res.once('finish', () => {
@@ -68,7 +78,7 @@ function limitRequests(limiter: RequestLimiter, metrics: ServiceMetrics | undefi
  * certificate on every request; there is no session, so a revocation bites on the next request,
  * whatever the connection has done before.
  */
-export function createGatewayApp({ deps, log, metrics, limiter }: GatewayAppOptions): express.Express {
+export function createGatewayApp({ deps, log, metrics, limiter, estResponse, registration }: GatewayAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -100,7 +110,13 @@ export function createGatewayApp({ deps, log, metrics, limiter }: GatewayAppOpti
     res.set('Content-Type', contentType).send(body);
   });
 
-  if (limiter) app.use('/hub-creds', limitRequests(limiter, metrics));
+  if (limiter) {
+    app.use(['/hub-creds', '/events'], limitRequests(limiter, metrics));
+    // lmp-device-register prints only top-level fields of a refusal.
+    app.use('/ota/devices', limitRequests(limiter, metrics, (code, message) => ({ code, message })));
+  }
+  // Before anything that identifies a device: a registering device has no certificate yet.
+  if (registration) app.use(registrationRouter(deps, registration, log));
 
   /** Resolves the device, or answers the refusal (and audits it) and returns null. */
   async function device(req: Request, res: Response, action: string): Promise<DeviceAuthView | null> {
@@ -153,20 +169,8 @@ export function createGatewayApp({ deps, log, metrics, limiter }: GatewayAppOpti
     });
   });
 
-  app.get(['/device', '/device/'], async (req, res) => {
-    const dev = await device(req, res, 'device.refused');
-    if (!dev) return;
-    res.json({
-      uuid: dev.uuid,
-      factory: dev.factoryName,
-      name: dev.name,
-      state: dev.state,
-      test: dev.isTest,
-      certificate: { fingerprint256: dev.certificateFingerprint, notAfter: new Date(dev.notAfter).toISOString() },
-    });
-  });
-
-  app.use(lifecycleRouter({ deps, device }));
+  app.use(deviceApiRouter({ deps, device }));
+  app.use(lifecycleRouter({ deps, device, est: estResponse ?? 'rfc7030' }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));

@@ -21,12 +21,21 @@ export const MAX_CSR_BYTES = 16 * 1024;
 /** Resolves the requesting device or answers the refusal itself (the gateway's `device()`). */
 export type IdentifyDevice = (req: Request, res: Response, action: string) => Promise<DeviceAuthView | null>;
 
+/**
+ * `rfc7030`: 200 with `application/pkcs7-mime; smime-type=certs-only`. `foundries`: what Foundries'
+ * estserver answers re-enrollment with, 201 and exactly `application/pkcs7-mime`, which fioconfig
+ * mp-96 and older insist on (later versions take both). /cacerts answers 200 either way.
+ */
+export type EstResponse = 'rfc7030' | 'foundries';
+
 export interface LifecycleRouterOptions {
   deps: AuthorityDeps;
   device: IdentifyDevice;
+  est: EstResponse;
 }
 
 const PKCS7_CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
+const PKCS7 = 'application/pkcs7-mime';
 
 function sourceOf(req: Request): string | null {
   return req.socket.remoteAddress ?? null;
@@ -37,11 +46,13 @@ function base64Lines(der: Buffer): string {
   return `${der.toString('base64').replace(/.{1,64}/g, '$&\r\n')}`;
 }
 
-function sendPkcs7(res: Response, pems: string[]): void {
+function sendPkcs7(res: Response, pems: string[], status = 200, contentType = PKCS7_CERTS_ONLY): void {
   res.set('Cache-Control', 'no-store');
   // RFC 7030 "Distribution of CA Certificates": the body is base64 with this transfer encoding.
   res.set('Content-Transfer-Encoding', 'base64');
-  res.type(PKCS7_CERTS_ONLY).send(base64Lines(certsOnlyPkcs7(pems)));
+  // A Buffer, not a string: express appends "; charset=utf-8" to the type of a string body, and
+  // an exact match on the media type (fioconfig's) then fails.
+  res.status(status).set('Content-Type', contentType).send(Buffer.from(base64Lines(certsOnlyPkcs7(pems)), 'latin1'));
 }
 
 /**
@@ -117,7 +128,8 @@ export function lifecycleRouter(opts: LifecycleRouterOptions): express.Router {
     await new Promise<void>((resolve, reject) => raw(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const renewed = await renew(req, who, csrPemFromBody(body));
-    sendPkcs7(res, [renewed.certificatePem]);
+    if (opts.est === 'foundries') sendPkcs7(res, [renewed.certificatePem], 201, PKCS7);
+    else sendPkcs7(res, [renewed.certificatePem]);
   });
 
   router.post(['/device/renew', '/device/renew/'], async (req, res) => {

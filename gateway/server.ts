@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { AuthorityDeps } from '../shared/authority/index.js';
-import type { LoadedConfig } from '../shared/config.js';
+import { gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
 import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
@@ -34,7 +34,17 @@ export async function startGateway({ config, deps: rawDeps, identity, log, trust
   });
   const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
   const limiter = new RequestLimiter(config.limits, deps.now);
-  const app = createGatewayApp({ deps, log, metrics, limiter });
+  const app = createGatewayApp({
+    deps,
+    log,
+    metrics,
+    limiter,
+    estResponse: config.gateway.estResponse,
+    // Registration answers carry the gateway's CA as the device's root.crt: served only when known.
+    ...(identity.caPem !== undefined
+      ? { registration: { gatewayUrl: gatewayUrl(config), rootCaPem: identity.caPem, registries: config.gateway.registries } }
+      : {}),
+  });
   const builtFrom = await deps.store.changeVersion('device_cas');
   const server = createServer(
     {

@@ -10,6 +10,8 @@ import type { Store } from '../shared/store/types.js';
 export interface ServerIdentity {
   certPem: string;
   keyPem: string;
+  /** The CA bundle devices verify the server certificate with (a registering device's root.crt). */
+  caPem?: string;
 }
 
 export async function secureContextOptions(store: Store, identity: ServerIdentity): Promise<SecureContextOptions> {

@@ -63,6 +63,13 @@ export const configSchema = z
           .prefault({}),
         /** Extra host names for the generated development server certificate. */
         serverNames: z.array(z.string().min(1).max(253)).max(32).default([]),
+        /**
+         * How EST re-enrollment answers: `rfc7030` (200, application/pkcs7-mime; smime-type=certs-only)
+         * or `foundries` (201, exactly application/pkcs7-mime), which fioconfig mp-96 and older require.
+         */
+        estResponse: z.enum(['rfc7030', 'foundries']).default('rfc7030'),
+        /** Registries (host[:port]) devices pull from; written into the sota.toml of a registration. */
+        registries: z.array(z.string().regex(/^[A-Za-z0-9.:\[\]_-]{1,261}$/, 'must be a registry host[:port]')).max(32).default([]),
       })
       .strict()
       .prefault({}),

@@ -50,7 +50,7 @@ async function serveGateway(ctx: Context): Promise<number> {
   const tls = await gatewayTls(config, log);
   const deps = openAuthority(config);
   try {
-    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log });
+    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem }, log });
     const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } }).catch(async (e: unknown) => {
       await gateway.close();
       throw e;

@@ -8,3 +8,6 @@ export * from './signing-keys.js';
 export * from './factory-settings.js';
 export * from './renewal.js';
 export * from './ca-registration.js';
+export * from './next-key.js';
+export * from './device-events.js';
+export * from './registration.js';

@@ -4,6 +4,7 @@ import type { DeviceAuthView } from '../store/types.js';
 import type { AuthorityDeps } from './context.js';
 import { checkRequestedUsage } from './devices.js';
 import { certificatePolicy, checkKeyType } from './factory-settings.js';
+import { requireAnnouncedKey } from './next-key.js';
 
 const DAY = 86_400_000;
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -55,6 +56,7 @@ export async function renewDeviceCertificate(
   const policy = await certificatePolicy(deps, device.factoryId);
   const factory = { id: device.factoryId, name: device.factoryName, createdAt: 0 };
   checkKeyType(policy, csr.key, factory);
+  await requireAnnouncedKey(deps, device, csr.publicKeyFingerprint);
 
   const now = deps.now();
   // Same policy as enrollment: the factory's device certificate lifetime.

@@ -3,16 +3,19 @@ import { newSecret, newTokenId } from '../secrets.js';
 import type { ApiToken, DeviceAuthView, Factory } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 import { assertLabel } from './names.js';
+import { checkRegistrationTokenRequest, grantsRegistration, REGISTRATION_SCOPE } from './registration.js';
 
 /**
  * Scopes an API token can carry. `devices:*` and `tokens:write` are for the admin API (`devices:test`
- * only issues short-lived test device certificates, for CI);
+ * only issues short-lived test device certificates, for CI; `devices:register` only lets devices
+ * register themselves at the gateway, see registration.ts);
  * `containers:*` and `catalog:read` are what the realm turns into registry access.
  */
 export const API_TOKEN_SCOPES = [
   'devices:read',
   'devices:write',
   'devices:test',
+  'devices:register',
   'containers:read',
   'containers:write',
   'containers:delete',
@@ -70,6 +73,7 @@ export async function createApiToken(
   grantorScopes: readonly string[] | 'operator',
 ): Promise<CreatedApiToken> {
   const scopes = assertScopes(request.scopes);
+  checkRegistrationTokenRequest(scopes, request.days);
   const description = assertLabel(request.description, 'description');
   let expiresAt: number | null = null;
   if (request.days !== undefined && request.days !== null) {
@@ -80,7 +84,8 @@ export async function createApiToken(
     expiresAt = deps.now() + d * 86_400_000;
   }
   if (grantorScopes !== 'operator') {
-    const beyond = scopes.filter((s) => !grantorScopes.includes(s) || OPERATOR_ONLY_SCOPES.includes(s));
+    const granted = (s: string) => grantorScopes.includes(s) || (s === REGISTRATION_SCOPE && grantsRegistration(grantorScopes));
+    const beyond = scopes.filter((s) => !granted(s) || OPERATOR_ONLY_SCOPES.includes(s));
     if (beyond.length > 0) throw forbidden('scope_not_grantable', `this token cannot grant: ${beyond.join(', ')}`);
   }
   const id = newTokenId();

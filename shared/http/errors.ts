@@ -12,7 +12,7 @@ export function errorBody(e: TollgateError): { error: { code: string; message: s
 }
 
 /** body-parser's own errors, mapped to precise 4xx codes instead of a 500. */
-function fromBodyParser(err: unknown): TollgateError | null {
+export function fromBodyParser(err: unknown): TollgateError | null {
   const e = err as { type?: string; status?: number; limit?: number } | null;
   if (!e || typeof e.type !== 'string') return null;
   switch (e.type) {

@@ -190,4 +190,17 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     `,
   },
+  {
+    version: 5,
+    name: 'next keys devices announce before a certificate rotation',
+    sql: `
+      -- A device may announce the public key its next certificate will certify (a certificate
+      -- rotation's "lock" step). While an announcement stands, re-enrollment certifies that key only.
+      CREATE TABLE device_next_keys (
+        device_uuid             TEXT PRIMARY KEY REFERENCES devices(uuid) ON DELETE CASCADE,
+        public_key_fingerprint  TEXT NOT NULL,
+        announced_at            INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

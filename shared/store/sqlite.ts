@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { TollgateError, conflict, notFound } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
+  AnnouncedNextKey,
   ApiToken,
   AuditEntry,
   AuditFilter,
@@ -540,6 +541,8 @@ export class SqliteStore implements Store {
       for (const fingerprint of rotation.retire) {
         this.stmt('INSERT OR IGNORE INTO retired_certificates(fingerprint256, device_uuid, retired_at) VALUES (?, ?, ?)').run(fingerprint, uuid, now);
       }
+      // The rotation used up whatever next key the device had announced.
+      this.stmt('DELETE FROM device_next_keys WHERE device_uuid = ?').run(uuid);
       this.audit(audit);
     });
   }
@@ -558,6 +561,29 @@ export class SqliteStore implements Store {
 
   async isCertificateRetired(fingerprint: string): Promise<boolean> {
     return this.read(() => this.stmt('SELECT 1 FROM retired_certificates WHERE fingerprint256 = ?').get(fingerprint) !== undefined);
+  }
+
+  async putNextKey(key: AnnouncedNextKey, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      this.stmt(
+        `INSERT INTO device_next_keys(device_uuid, public_key_fingerprint, announced_at) VALUES (?, ?, ?)
+         ON CONFLICT(device_uuid) DO UPDATE SET public_key_fingerprint = excluded.public_key_fingerprint, announced_at = excluded.announced_at`,
+      ).run(key.deviceUuid, key.publicKeyFingerprint, key.announcedAt);
+      this.audit(audit);
+    });
+  }
+
+  async getNextKey(uuid: string): Promise<AnnouncedNextKey | null> {
+    const r = this.read(() => this.stmt('SELECT * FROM device_next_keys WHERE device_uuid = ?').get(uuid) as Row | undefined);
+    return r ? { deviceUuid: str(r.device_uuid), publicKeyFingerprint: str(r.public_key_fingerprint), announcedAt: num(r.announced_at) } : null;
+  }
+
+  async clearNextKey(uuid: string, audit: AuditEntry): Promise<boolean> {
+    return this.write(() => {
+      if (this.stmt('DELETE FROM device_next_keys WHERE device_uuid = ?').run(uuid).changes === 0) return false;
+      this.audit(audit);
+      return true;
+    });
   }
 
   // ---- factory settings and CA registration codes ----------------------------------------

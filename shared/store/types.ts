@@ -70,6 +70,14 @@ export interface DeviceCertificateRotation {
   retire: string[];
 }
 
+/** A public key a device announced for its next certificate. */
+export interface AnnouncedNextKey {
+  deviceUuid: string;
+  /** SHA-256 hex of the SubjectPublicKeyInfo DER, as publicKeyFingerprint computes it. */
+  publicKeyFingerprint: string;
+  announcedAt: number;
+}
+
 export type JitMode = 'off' | 'pending' | 'active';
 
 /** Per-factory lifecycle settings; null fields fall back to the configuration (pki.*). */
@@ -185,6 +193,11 @@ export interface Store {
    */
   retirePreviousCertificate(uuid: string, fingerprint: string, audit: AuditEntry): Promise<boolean>;
   isCertificateRetired(fingerprint: string): Promise<boolean>;
+  /** Records (or replaces) the device's announced next key. A rotation clears it. */
+  putNextKey(key: AnnouncedNextKey, audit: AuditEntry): Promise<void>;
+  getNextKey(uuid: string): Promise<AnnouncedNextKey | null>;
+  /** Removes the announcement, if any; `audit` is recorded only when there was one. */
+  clearNextKey(uuid: string, audit: AuditEntry): Promise<boolean>;
 
   /** The factory's settings, or null when none were ever set (every default applies). */
   getFactorySettings(factoryId: string): Promise<FactorySettings | null>;

@@ -49,6 +49,8 @@ export interface DeviceConfig {
   path: string;
   /** The gateway base URL, https, without a trailing slash. */
   gateway: string;
+  /** Where to ask for registry credentials, when not `<gateway>/hub-creds/` (sota.toml's uptane.repo_server). */
+  hubCredsUrl?: string;
   /** Registries this device asks the gateway for, as lower-case host[:port]. */
   registries: string[];
   certificate: DeviceCertificate;
@@ -70,7 +72,7 @@ const requiredString = (what: string) =>
     .trim()
     .min(1, { error: `must not be empty (${what})` });
 
-function gatewayProblem(value: string): string | undefined {
+export function gatewayProblem(value: string): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
@@ -176,6 +178,7 @@ export interface DeviceSettings {
   /** Absolute path of the config file, for messages. */
   path: string;
   gateway: string;
+  hubCredsUrl?: string;
   registries: string[];
   certificatePath: string;
   privateKeyPath: string;
@@ -241,6 +244,7 @@ export async function loadDeviceIdentity(settings: DeviceSettings): Promise<Devi
   return {
     path: configPath,
     gateway: settings.gateway,
+    ...(settings.hubCredsUrl !== undefined ? { hubCredsUrl: settings.hubCredsUrl } : {}),
     registries: settings.registries,
     certificate: {
       path: certificatePath,

@@ -175,7 +175,7 @@ interface Limits {
 }
 
 function requestOnce(config: DeviceConfig, limits: Limits, debug: Debug, now: () => number): Promise<HubCreds> {
-  const url = new URL('hub-creds/', `${config.gateway}/`);
+  const url = new URL(config.hubCredsUrl ?? new URL('hub-creds/', `${config.gateway}/`).toString());
   return new Promise<HubCreds>((resolve, reject) => {
     let settled = false;
     let connectTimer: NodeJS.Timeout | undefined;
@@ -259,7 +259,7 @@ export async function fetchHubCreds(config: DeviceConfig, options: FetchOptions 
   const now = options.now ?? Date.now;
   const totalMs = options.timeoutMs ?? GATEWAY_TIMEOUT_MS;
   const limits: Limits = { deadline: Date.now() + totalMs, totalMs, connectMs: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS };
-  debug(`GET ${config.gateway}/hub-creds/ as certificate ${config.certificate.fingerprint256.slice(0, 16)}...`);
+  debug(`GET ${config.hubCredsUrl ?? `${config.gateway}/hub-creds/`} as certificate ${config.certificate.fingerprint256.slice(0, 16)}...`);
   try {
     return await requestOnce(config, limits, debug, now);
   } catch (e) {

@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import https from 'node:https';
-import { createCsr, generateKeyPair, parseCertificate, type KeyAlgorithm } from '../shared/pki/index.js';
+import { createCsr } from '../shared/pki/issue.js';
+import { generateKeyPair, type KeyAlgorithm, type KeyPairPem } from '../shared/pki/keys.js';
+import { parseCertificate } from '../shared/pki/x509.js';
 import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './config.js';
 import { noDebug, type Debug } from './debug.js';
 import { GatewayError, HelperError } from './errors.js';
@@ -41,6 +43,16 @@ export interface RenewResult {
   fingerprint256: string;
 }
 
+/** A renewal's outcome as `tollgate device renew` prints it. */
+export function renewalSummary(result: RenewResult) {
+  return {
+    renewed: result.renewed,
+    fingerprint256: result.fingerprint256,
+    notAfter: new Date(result.notAfter).toISOString(),
+    renewalDueAt: new Date(result.dueAt).toISOString(),
+  };
+}
+
 /** When a certificate valid from `notBefore` to `notAfter` should be renewed; `random` in [0, 1). */
 export function renewalDueAt(notBefore: number, notAfter: number, random: number): number {
   const lifetime = notAfter - notBefore;
@@ -54,6 +66,25 @@ function keyAlgorithmOf(key: crypto.KeyObject): KeyAlgorithm {
 }
 
 const bak = (file: string) => `${file}.bak`;
+const nextKeyFile = (config: DeviceConfig) => `${config.privateKey.path}.next`;
+
+/**
+ * The key the next certificate will certify. It is written (0600) next to the current key before
+ * the gateway hears of it, and removed once installed, so a renewal that failed half way announces
+ * and uses the same key when it is tried again, instead of being locked out by its own announcement.
+ */
+async function nextKeyPair(config: DeviceConfig, algorithm: KeyAlgorithm): Promise<KeyPairPem> {
+  const file = nextKeyFile(config);
+  try {
+    const privateKeyPem = await fsp.readFile(file, 'utf8');
+    return { privateKeyPem, publicKeyPem: crypto.createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString() };
+  } catch {
+    // None kept (or unreadable): a fresh one.
+  }
+  const pair = generateKeyPair(algorithm);
+  await replaceFile(file, pair.privateKeyPem, 0o600);
+  return pair;
+}
 
 async function exists(file: string): Promise<boolean> {
   return fsp.access(file).then(
@@ -81,7 +112,7 @@ interface Answer {
 }
 
 /** One mutual-TLS request to the gateway with the identity in `creds`. */
-function request(config: DeviceConfig, creds: { cert: string; key: string }, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: string): Promise<Answer> {
+function request(config: DeviceConfig, creds: { cert: string; key: string }, method: 'GET' | 'POST' | 'PATCH', path: string, timeoutMs: number, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       `${config.gateway}${path}`,
@@ -212,14 +243,18 @@ async function renew(
   }
 
   const algorithm = keyAlgorithmOf(crypto.createPublicKey(config.privateKey.pem));
-  const pair = generateKeyPair(algorithm);
+  const pair = await nextKeyPair(config, algorithm);
   const subject = { commonName: current.subject.commonName, organizationalUnit: current.subject.organizationalUnit };
   if (subject.commonName === undefined || subject.organizationalUnit === undefined) {
     throw new HelperError('certificate_subject_invalid', 'the device certificate lacks CN or OU; it was not issued for a Tollgate device');
   }
   const csr = await createCsr({ subject: subject as { commonName: string; organizationalUnit: string }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] });
   debug(`renewing certificate ${current.fingerprint256.slice(0, 16)} (${algorithm}) at ${config.gateway}`);
-  const answer = await request(config, { cert: config.certificate.pem, key: config.privateKey.pem }, 'POST', '/device/renew', timeoutMs, JSON.stringify({ csr }));
+  const identity = { cert: config.certificate.pem, key: config.privateKey.pem };
+  // The lock first: once the gateway knows the next key, it certifies that key and no other.
+  const lock = await request(config, identity, 'PATCH', '/device', timeoutMs, JSON.stringify({ next_pubkey: pair.publicKeyPem }));
+  if (lock.status !== 200) throw refusal(lock);
+  const answer = await request(config, identity, 'POST', '/device/renew', timeoutMs, JSON.stringify({ csr }));
   if (answer.status !== 200) throw refusal(answer);
 
   let certificate: string;
@@ -242,6 +277,7 @@ async function renew(
   await fsp.copyFile(config.certificate.path, bak(config.certificate.path));
   await replaceFile(config.privateKey.path, pair.privateKeyPem, 0o600);
   await replaceFile(config.certificate.path, issued.pem, 0o644);
+  await fsp.rm(nextKeyFile(config), { force: true });
   debug(`installed renewed certificate ${issued.fingerprint256.slice(0, 16)}, valid until ${issued.notAfter.toISOString()}`);
 
   try {

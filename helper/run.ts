@@ -1,10 +1,11 @@
 import { CredentialCache, isFresh } from './cache.js';
-import { deviceConfigPath, loadDeviceIdentity, readDeviceSettings, type DeviceConfig, type DeviceSettings } from './config.js';
+import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './config.js';
 import { obtainCredentials } from './credentials.js';
 import { createDebug, type Debug } from './debug.js';
 import { HelperError, oneLine } from './errors.js';
 import { fetchHubCreds } from './gateway-client.js';
 import { renewIfDue } from './renew.js';
+import { deviceSettings } from './settings.js';
 import {
   CREDENTIALS_NOT_FOUND,
   HELPER_NAME,
@@ -64,7 +65,7 @@ function serverUrlFrom(stdin: string): string {
 async function get(stdin: string, ctx: Context): Promise<HelperResult> {
   const serverUrl = serverUrlFrom(stdin);
   const host = registryHost(serverUrl);
-  const settings = await readDeviceSettings(deviceConfigPath(ctx.env));
+  const settings = await deviceSettings(ctx.env);
   ctx.debug(`config ${settings.path}: gateway ${settings.gateway}, registries ${settings.registries.join(', ')}`);
   if (host === undefined || !settings.registries.includes(host)) {
     ctx.debug(`${host ?? 'unparseable server URL'} is not a configured registry: no credentials`);
@@ -112,7 +113,7 @@ async function openCache(config: DeviceConfig, ctx: Context): Promise<Credential
 
 async function erase(stdin: string, ctx: Context): Promise<HelperResult> {
   const host = registryHost(serverUrlFrom(stdin));
-  const settings = await readDeviceSettings(deviceConfigPath(ctx.env));
+  const settings = await deviceSettings(ctx.env);
   if (host === undefined || !settings.registries.includes(host)) {
     ctx.debug(`${host ?? 'unparseable server URL'} is not a configured registry: nothing to erase`);
     return ok();
@@ -123,7 +124,7 @@ async function erase(stdin: string, ctx: Context): Promise<HelperResult> {
 }
 
 async function list(ctx: Context): Promise<HelperResult> {
-  const settings = await readDeviceSettings(deviceConfigPath(ctx.env));
+  const settings = await deviceSettings(ctx.env);
   let username = '';
   try {
     const config = await loadDeviceIdentity(settings);

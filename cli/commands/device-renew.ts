@@ -1,8 +1,9 @@
 import { readDeviceSettings } from '../../helper/config.js';
 import { GatewayError, HelperError } from '../../helper/errors.js';
-import { renewIfDue } from '../../helper/renew.js';
+import { renewalSummary, renewIfDue } from '../../helper/renew.js';
+import { deviceSettings } from '../../helper/settings.js';
 import { TollgateError, type ErrorKind } from '../../shared/errors.js';
-import { flag, requiredString } from '../args.js';
+import { flag, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { fields } from '../format.js';
 
@@ -18,13 +19,15 @@ function asTollgateError(e: HelperError): TollgateError {
 export const renewCommand: Command = {
   name: ['device', 'renew'],
   args: [],
-  usage: '--config <device.json> [--force]',
+  usage: '[--config <device.json>] [--force]',
   summary: 'on a device: renew its certificate through the gateway once two thirds of its lifetime have passed',
   details: [
     'Generates a new key and CSR with the same subject, sends it to the gateway over mutual TLS with the',
     'current certificate, and replaces the certificate and key files named in device.json (the old pair',
     'stays as .bak until the new certificate has been used once). The credential helper does the same',
-    'before fetching a token. --config here names the device.json, not a Tollgate configuration.',
+    'before fetching a token. --config here names the device.json, not a Tollgate configuration; without it,',
+    '$TOLLGATE_DEVICE_CONFIG, $TOLLGATE_SOTA_PATHS, /etc/tollgate/device.json, then the sota.toml layout of a',
+    'Foundries device (/usr/lib/sota/conf.d, /var/sota/sota.toml, /etc/sota/conf.d) are used.',
   ].join('\n'),
   options: {
     force: { type: 'boolean', help: 'renew now, whatever the certificate\'s age' },
@@ -33,17 +36,14 @@ export const renewCommand: Command = {
   async run(ctx, input) {
     let result;
     try {
-      result = await renewIfDue(await readDeviceSettings(requiredString(input, 'config')), { force: flag(input, 'force') });
+      const config = stringOption(input, 'config');
+      const settings = config !== undefined ? await readDeviceSettings(config) : await deviceSettings(process.env);
+      result = await renewIfDue(settings, { force: flag(input, 'force') });
     } catch (e) {
       if (e instanceof HelperError) throw asTollgateError(e);
       throw e;
     }
-    const out = {
-      renewed: result.renewed,
-      fingerprint256: result.fingerprint256,
-      notAfter: new Date(result.notAfter).toISOString(),
-      renewalDueAt: new Date(result.dueAt).toISOString(),
-    };
+    const out = renewalSummary(result);
     ctx.print(out, () =>
       fields([
         ['renewed', out.renewed ? 'yes' : 'no (not yet due)'],

@@ -143,9 +143,13 @@ describe('config errors through the helper', () => {
     expect(r.stdout).toBe(`tollgate: device config ${file}: certificate: file not found (${path.join(pki.dir, 'missing.pem')})\n`);
   });
 
-  it('uses /etc/tollgate/device.json without TOLLGATE_DEVICE_CONFIG', async () => {
+  it('uses /etc/tollgate/device.json, then the sota.toml layout, without TOLLGATE_DEVICE_CONFIG', async () => {
     const r = await runHelper(['list'], '', {});
-    // The test machine has no device config; the message must name the default path.
-    if (!fs.existsSync('/etc/tollgate/device.json')) expect(r.stdout).toContain('tollgate: device config /etc/tollgate/device.json: file not found');
+    // The test machine has neither; the message must name both default places.
+    if (!fs.existsSync('/etc/tollgate/device.json') && !fs.existsSync('/var/sota/sota.toml')) {
+      expect(r.stdout).toBe(
+        'tollgate: no device configuration: neither /etc/tollgate/device.json nor a sota.toml (/usr/lib/sota/conf.d, /var/sota/sota.toml, /etc/sota/conf.d); set TOLLGATE_DEVICE_CONFIG or TOLLGATE_SOTA_PATHS\n',
+      );
+    }
   });
 });

@@ -1,10 +1,9 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
-import { z } from 'zod';
-import { authenticateRegistration, registerDevice, type AuthorityDeps } from '../shared/authority/index.js';
-import { HTTP_STATUS, invalidInput, isTollgateError, TollgateError } from '../shared/errors.js';
+import { authenticateRegistration, refuseRegistration, registerDevice, type AuthorityDeps } from '../shared/authority/index.js';
+import { HTTP_STATUS, isTollgateError, TollgateError } from '../shared/errors.js';
 import { fromBodyParser } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
-import { checkOverrides, renderSotaToml } from '../shared/sota-toml.js';
+import { renderSotaToml } from '../shared/sota-toml.js';
 
 /**
  * Device self-registration at `POST /ota/devices/`, as lmp-device-register and fioup call it, so a
@@ -33,33 +32,6 @@ export interface RegistrationSettings {
 /** A CSR is a few hundred bytes; overrides a few dozen short lines. */
 export const MAX_REGISTRATION_BYTES = 64 * 1024;
 
-const bodySchema = z
-  .object({
-    uuid: z.string().max(64),
-    csr: z.string().max(16 * 1024),
-    name: z.string().max(128).optional(),
-    'hardware-id': z.string().max(128).optional(),
-    'sota-config-dir': z.string().max(256).optional(),
-    group: z.string().max(128).optional(),
-    overrides: z.record(z.string().max(64), z.record(z.string().max(64), z.string().max(1024))).optional(),
-  })
-  // Whatever else a client version sends (use-ostree-server, ...) must still be a string; it is not used.
-  .catchall(z.string().max(1024));
-
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue?.path.map(String).join('.') ?? '';
-  return `${where === '' ? 'the body' : where}: ${issue?.message ?? 'invalid'} (every value is a string; overrides is {"section": {"key": "value"}})`;
-}
-
-const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
-
-function field(value: string | undefined, name: string): string | null {
-  if (value === undefined || value === '') return null;
-  if (!PRINTABLE.test(value)) throw invalidInput(`${name}_invalid`, `${name} must not contain control characters`);
-  return value;
-}
-
 /** The token from `OSF-TOKEN`, or `Authorization: Bearer` (raw, or base64 as the OAuth flow encodes it). */
 export function registrationSecret(req: Request): string | null {
   const osf = req.get('osf-token')?.trim();
@@ -85,28 +57,20 @@ export function registrationRouter(deps: AuthorityDeps, settings: RegistrationSe
     const source = req.socket.remoteAddress ?? null;
     // The token is checked before the body is read: nobody without one gets a CSR parsed.
     const token = await authenticateRegistration(deps, registrationSecret(req), source);
-    if (!req.is('application/json')) {
-      throw new TollgateError('invalid_input', 'content_type_unsupported', 'the body must be application/json');
+    try {
+      if (!req.is('application/json')) throw new TollgateError('invalid_input', 'content_type_unsupported', 'the body must be application/json');
+      await new Promise<void>((resolve, reject) => json(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
+    } catch (e) {
+      // What the body parser refuses (size, syntax) is a use of the token too.
+      await refuseRegistration(deps, token, source, (isTollgateError(e) ? e : fromBodyParser(e))?.code ?? 'body_invalid');
+      throw e;
     }
-    await new Promise<void>((resolve, reject) => json(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
-    const parsed = bodySchema.safeParse(req.body);
-    if (!parsed.success) throw invalidInput('body_invalid', describeIssue(parsed.error));
-    const body = parsed.data;
-    if (body.group !== undefined && body.group !== '') {
-      throw invalidInput('group_not_supported', 'Tollgate has no device groups; register without --device-group');
-    }
-    const sotaConfigDir = field(body['sota-config-dir'], 'sota-config-dir') ?? '/var/sota';
-    if (!sotaConfigDir.startsWith('/')) throw invalidInput('sota-config-dir_invalid', 'sota-config-dir must be an absolute path');
-    const overrides = body.overrides ?? {};
-    checkOverrides(overrides);
-    const hardwareId = field(body['hardware-id'], 'hardware-id');
-
-    const enrolled = await registerDevice(deps, token, { uuid: body.uuid, csr: body.csr, name: field(body.name, 'name'), hardwareId }, source);
+    const { enrolled, sota } = await registerDevice(deps, token, req.body, source);
     res.status(201).set('Cache-Control', 'no-store').json({
       'root.crt': settings.rootCaPem,
       'client.pem': enrolled.certificatePem,
       'client.chained': `${enrolled.certificatePem}\n${enrolled.caCertificatePem}`,
-      'sota.toml': renderSotaToml({ gateway: settings.gatewayUrl, sotaConfigDir, hardwareId: hardwareId ?? '', registries: settings.registries, overrides }),
+      'sota.toml': renderSotaToml({ gateway: settings.gatewayUrl, registries: settings.registries, ...sota }),
     });
   };
 

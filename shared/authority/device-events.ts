@@ -19,7 +19,8 @@ const eventSchema = z.object({
   id: text(64).min(1),
   deviceTime: text(40),
   eventType: z.object({
-    id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of letters, digits and _ . : -'),
+    // fioconfig names its rotation steps in words: "Generate new certificate".
+    id: z.string().regex(/^[\u0020-\u007e]{1,128}$/, 'must be 1-128 printable ASCII characters'),
     version: z.number().int().min(0).max(1_000_000),
   }),
   // Known members are kept; anything else a newer client adds is dropped, not stored.

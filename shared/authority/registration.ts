@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import { forbidden, invalidInput, notFound, unauthenticated } from '../errors.js';
 import { parseCsr } from '../pki/index.js';
 import { hashSecret, secretKind } from '../secrets.js';
+import { checkOverrides, type SotaOverrides } from '../sota-toml.js';
 import type { TokenAuthView } from '../store/types.js';
 import type { AuthorityDeps } from './context.js';
 import { enrollFromCsr, type Enrolled } from './devices.js';
@@ -33,14 +35,61 @@ export function grantsRegistration(grantorScopes: readonly string[]): boolean {
   return grantorScopes.includes('devices:write');
 }
 
-export interface RegistrationRequest {
-  uuid: string;
-  csr: string;
-  name: string | null;
-  hardwareId: string | null;
+/**
+ * The request body lmp-device-register and fioup send: every value a string, `overrides` being
+ * `{"section": {"key": "<TOML value>"}}`. Members a client version adds (use-ostree-server, ...)
+ * must be strings too; they are not used.
+ */
+const requestSchema = z
+  .object({
+    uuid: z.string().max(64),
+    csr: z.string().max(16 * 1024),
+    name: z.string().max(128).optional(),
+    'hardware-id': z.string().max(128).optional(),
+    'sota-config-dir': z.string().max(256).optional(),
+    group: z.string().max(128).optional(),
+    overrides: z.record(z.string().max(64), z.record(z.string().max(64), z.string().max(1024))).optional(),
+  })
+  .catchall(z.string().max(1024));
+
+/** What the device asked for its configuration, checked. */
+export interface RegistrationSotaRequest {
+  sotaConfigDir: string;
+  hardwareId: string;
+  overrides: SotaOverrides;
 }
 
-async function refuse(deps: AuthorityDeps, token: TokenAuthView | null, source: string | null, reason: string): Promise<void> {
+const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
+
+function optionalText(value: string | undefined, name: string): string | null {
+  if (value === undefined || value === '') return null;
+  if (!PRINTABLE.test(value)) throw invalidInput(`${name}_invalid`, `${name} must not contain control characters`);
+  return value;
+}
+
+function parseRequest(body: unknown) {
+  const parsed = requestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.map(String).join('.') || 'the body';
+    throw invalidInput('body_invalid', `${where}: ${issue?.message ?? 'invalid'} (every value is a string; overrides is {"section": {"key": "value"}})`);
+  }
+  const r = parsed.data;
+  if (r.group !== undefined && r.group !== '') throw invalidInput('group_not_supported', 'Tollgate has no device groups; register without a device group');
+  const sotaConfigDir = optionalText(r['sota-config-dir'], 'sota-config-dir') ?? '/var/sota';
+  if (!sotaConfigDir.startsWith('/')) throw invalidInput('sota-config-dir_invalid', 'sota-config-dir must be an absolute path');
+  const overrides = r.overrides ?? {};
+  checkOverrides(overrides);
+  return {
+    uuid: r.uuid,
+    csr: r.csr,
+    name: optionalText(r.name, 'name'),
+    sota: { sotaConfigDir, hardwareId: optionalText(r['hardware-id'], 'hardware-id') ?? '', overrides },
+  };
+}
+
+/** Records a refused registration; the HTTP layer calls it for what it refuses itself (size, syntax). */
+export async function refuseRegistration(deps: AuthorityDeps, token: TokenAuthView | null, source: string | null, reason: string): Promise<void> {
   await deps.store.appendAudit({
     actor: token ? `token:${token.id}` : 'anonymous',
     action: 'device.register_refused',
@@ -55,38 +104,44 @@ async function refuse(deps: AuthorityDeps, token: TokenAuthView | null, source: 
 /** The registration token behind `secret`, or a 401/403 (audited) saying why it is not one. */
 export async function authenticateRegistration(deps: AuthorityDeps, secret: string | null, source: string | null): Promise<TokenAuthView> {
   if (secret === null) {
-    await refuse(deps, null, source, 'registration_token_missing');
+    await refuseRegistration(deps, null, source, 'registration_token_missing');
     throw unauthenticated('registration_token_missing', 'send the registration token in an OSF-TOKEN header (or Authorization: Bearer)');
   }
   const token = secretKind(secret) === 'api' ? await deps.store.findTokenBySecretHash(hashSecret(secret)) : null;
   if (!token || token.kind !== 'api') {
-    await refuse(deps, null, source, 'registration_token_invalid');
+    await refuseRegistration(deps, null, source, 'registration_token_invalid');
     throw unauthenticated('registration_token_invalid', 'the registration token is not valid');
   }
   if (token.revokedAt !== null) {
-    await refuse(deps, token, source, 'token_revoked');
+    await refuseRegistration(deps, token, source, 'token_revoked');
     throw unauthenticated('token_revoked', 'the registration token has been revoked');
   }
   if (token.expiresAt !== null && token.expiresAt <= deps.now()) {
-    await refuse(deps, token, source, 'token_expired');
+    await refuseRegistration(deps, token, source, 'token_expired');
     throw unauthenticated('token_expired', 'the registration token has expired');
   }
   if (!token.scopes.includes(REGISTRATION_SCOPE)) {
-    await refuse(deps, token, source, 'scope_missing');
+    await refuseRegistration(deps, token, source, 'scope_missing');
     throw forbidden('scope_missing', `this token cannot register devices: it lacks ${REGISTRATION_SCOPE}`);
   }
   return token;
 }
 
-/** Enrolls the device the request describes into the token's factory; refusals are audited. */
-export async function registerDevice(deps: AuthorityDeps, token: TokenAuthView, request: RegistrationRequest, source: string | null): Promise<Enrolled> {
+/** Enrolls the device the request body describes into the token's factory; refusals are audited. */
+export async function registerDevice(
+  deps: AuthorityDeps,
+  token: TokenAuthView,
+  body: unknown,
+  source: string | null,
+): Promise<{ enrolled: Enrolled; sota: RegistrationSotaRequest }> {
   try {
+    const request = parseRequest(body);
     const factory = await deps.store.getFactory(token.factoryId);
     if (!factory) throw notFound('factory_not_found', 'the factory of this registration token no longer exists');
     // The CSR names the device; the body's uuid must agree with it, as the device meant one thing.
     const csr = await parseCsr(request.csr);
     if (csr.subject.commonName !== request.uuid) {
-      throw invalidInput('uuid_mismatch', `uuid "${request.uuid}" is not the CSR's CN "${csr.subject.commonName ?? ''}"`);
+      throw invalidInput('uuid_mismatch', `uuid "${request.uuid.slice(0, 64)}" is not the CSR's CN "${csr.subject.commonName ?? ''}"`);
     }
     const enrolled = await enrollFromCsr(deps, { actor: `token:${token.id}`, source }, factory, { csrPem: request.csr, name: request.name });
     await deps.store.appendAudit({
@@ -96,11 +151,12 @@ export async function registerDevice(deps: AuthorityDeps, token: TokenAuthView, 
       factoryId: factory.id,
       target: enrolled.device.uuid,
       source,
-      details: { tokenId: token.id, hardwareId: request.hardwareId, fingerprint256: enrolled.device.certificateFingerprint },
+      details: { tokenId: token.id, hardwareId: request.sota.hardwareId, fingerprint256: enrolled.device.certificateFingerprint },
     });
-    return enrolled;
+    return { enrolled, sota: request.sota };
   } catch (e) {
-    await refuse(deps, token, source, (e as { code?: unknown }).code === undefined ? 'internal_error' : String((e as { code: unknown }).code));
+    const code = (e as { code?: unknown }).code;
+    await refuseRegistration(deps, token, source, typeof code === 'string' ? code : 'internal_error');
     throw e;
   }
 }

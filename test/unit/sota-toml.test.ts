@@ -12,9 +12,6 @@ import { checkOverrides, renderSotaToml } from '../../shared/sota-toml.js';
 /** The sota.toml layout of a Foundries device, as the device side reads it and registration writes it. */
 
 let root: string;
-let usrLib: string;
-let varSota: string;
-let etc: string;
 
 function write(file: string, text: string): void {
   mkdirSync(join(file, '..'), { recursive: true });
@@ -23,9 +20,6 @@ function write(file: string, text: string): void {
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'tollgate-sota-'));
-  usrLib = join(root, 'usr/lib/sota/conf.d');
-  varSota = join(root, 'var/sota/sota.toml');
-  etc = join(root, 'etc/sota/conf.d');
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -79,6 +79,8 @@ export interface TopologyOptions {
   authsvc?: Record<string, unknown>;
   /** Extra environment for the services (e.g. a test CA bundle). */
   env?: NodeJS.ProcessEnv;
+  /** Keys merged into the `gateway` section (e.g. estResponse). */
+  gateway?: Record<string, unknown>;
 }
 
 export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
@@ -92,7 +94,10 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     log: { level: 'info' },
     gateway: {
       listen: { host: '127.0.0.1', port: gatewayPort },
+      // The sota.toml of a registration names the registry the helper answers for.
+      registries: [registryHost],
       ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}),
+      ...options.gateway,
     },
     admin: { listen: { host: '127.0.0.1', port: adminPort } },
     authsvc: { listen: { host: '127.0.0.1', port: authsvcPort }, service: 'tollgate-registry', issuer: 'tollgate' },

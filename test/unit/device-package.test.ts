@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The device package (device/) is built from the same sources as the server's; it must also
+ * install the same dependency versions the server's tests ran with, and carry the same version.
+ */
+const root = join(import.meta.dirname, '..', '..');
+const read = (file: string) => JSON.parse(readFileSync(join(root, file), 'utf8')) as Record<string, never>;
+
+describe('the device package', () => {
+  const pkg = read('package.json') as { version: string; dependencies: Record<string, string> };
+  const device = read('device/package.json') as { version: string; dependencies: Record<string, string> };
+
+  it('has the version of the whole and asks for dependencies in the same ranges', () => {
+    expect(device.version).toBe(pkg.version);
+    for (const [name, range] of Object.entries(device.dependencies)) expect([name, range]).toEqual([name, pkg.dependencies[name]]);
+  });
+
+  it('pins, in its shrinkwrap, exactly the versions the lockfile of the whole has', () => {
+    const shrinkwrap = read('device/npm-shrinkwrap.json') as { packages: Record<string, { version?: string; integrity?: string }> };
+    const lock = read('package-lock.json') as { packages: Record<string, { version?: string; integrity?: string }> };
+    const pinned = Object.entries(shrinkwrap.packages).filter(([path]) => path !== '');
+    expect(pinned.length).toBeGreaterThan(0);
+    for (const [path, entry] of pinned) expect([path, entry.version, entry.integrity]).toEqual([path, lock.packages[path]?.version, lock.packages[path]?.integrity]);
+  });
+});

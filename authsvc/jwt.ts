@@ -9,8 +9,11 @@
  * Registry compatibility constraints encoded here:
  * - `aud` is a plain string: registry 2.8 rejects an array;
  * - numeric claims are integers: the registry decodes them into int64;
- * - `x5c` carries the signing certificate (standard base64 DER) and `kid` the libtrust key id that
- *   registry 2.8 matches against its rootcertbundle;
+ * - `kid` is the libtrust key id: registry 2.8 finds the key by it among its rootcertbundle's
+ *   certificates, registry 3.x in its `jwks` file (where each key carries that kid). The signing
+ *   certificate also goes in `x5c` (standard base64 DER) only when asked (KeyHint): both versions
+ *   then verify its chain against the bundle, but it triples the token's size, and aktualizr-lite
+ *   reads the realm's answer with a hard 1024-byte cap;
  * - ECDSA signatures are raw r||s (JWS), not DER.
  */
 import crypto from 'node:crypto';
@@ -25,6 +28,9 @@ export interface SigningKey {
   /** The signing certificate, put in the `x5c` header. */
   certificateDer: Buffer;
 }
+
+/** What the JWT header names the signing key by: `kid` alone, or `kid` and the `x5c` certificate. */
+export type KeyHint = 'kid' | 'x5c';
 
 export interface TokenClaims {
   issuer: string;
@@ -66,11 +72,11 @@ const MIN_RSA_BITS = 2048;
 
 // Keyed by the SigningKey object, which is therefore treated as immutable once used: a rotated
 // key is a new object and gets its own entry; the old one is collected with it.
-const prepared = new WeakMap<SigningKey, PreparedKey>();
+const prepared: Record<KeyHint, WeakMap<SigningKey, PreparedKey>> = { kid: new WeakMap(), x5c: new WeakMap() };
 
-/** Sign a registry token for `claims` with `key`. */
-export function signRegistryToken(key: SigningKey, claims: TokenClaims): SignedToken {
-  const keyInfo = prepareKey(key);
+/** Sign a registry token for `claims` with `key`, naming the key as `hint` says. */
+export function signRegistryToken(key: SigningKey, claims: TokenClaims, hint: KeyHint = 'x5c'): SignedToken {
+  const keyInfo = prepareKey(key, hint);
   checkClaims(claims);
 
   const nowMs = claims.now ? claims.now.getTime() : Date.now();
@@ -131,8 +137,8 @@ function checkClaims(claims: TokenClaims): void {
  * algorithm or its certificate would yield tokens the registry refuses, so it is refused here,
  * as "keys unavailable", rather than producing them.
  */
-function prepareKey(key: SigningKey): PreparedKey {
-  const cached = prepared.get(key);
+function prepareKey(key: SigningKey, hint: KeyHint): PreparedKey {
+  const cached = prepared[hint].get(key);
   if (cached) return cached;
 
   const spec = ALGORITHMS[key.alg];
@@ -161,7 +167,7 @@ function prepareKey(key: SigningKey): PreparedKey {
   }
   if (!certificate.checkPrivateKey(pk)) throw keyError('signing certificate does not match the signing key');
 
-  const header = { alg: key.alg, typ: 'JWT', kid: key.kid, x5c: [key.certificateDer.toString('base64')] };
+  const header = { alg: key.alg, typ: 'JWT', kid: key.kid, ...(hint === 'x5c' ? { x5c: [key.certificateDer.toString('base64')] } : {}) };
   const info: PreparedKey = {
     encodedHeader: Buffer.from(JSON.stringify(header)).toString('base64url'),
     hash: spec.hash,
@@ -171,7 +177,7 @@ function prepareKey(key: SigningKey): PreparedKey {
         ? { key: pk, dsaEncoding: 'ieee-p1363' }
         : { key: pk, padding: crypto.constants.RSA_PKCS1_PADDING },
   };
-  prepared.set(key, info);
+  prepared[hint].set(key, info);
   return info;
 }
 

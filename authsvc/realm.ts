@@ -22,7 +22,7 @@ import type { AuditEntry, NewApiToken, TokenAuthView } from '../shared/store/typ
 import type { Acl } from './acl.js';
 import type { AccountAuthenticator, AccountPrincipal, AuthorizationHook } from './authn/types.js';
 import { parseBasicAuthorization, type BasicCredentials } from './credentials.js';
-import { signRegistryToken, type SigningKey } from './jwt.js';
+import { signRegistryToken, type KeyHint, type SigningKey } from './jwt.js';
 import { grant, type AccessEntry, type Subject } from './policy.js';
 import { parseScopeParams, type ResourceScope } from './scope.js';
 
@@ -51,6 +51,8 @@ export interface RealmSettings {
   issuer: string;
   tokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** What the JWT header names its key by (default x5c). */
+  keyHint?: KeyHint;
 }
 
 /** Clients that are not devices or API tokens: people and machines (see authn/index.ts). */
@@ -85,6 +87,7 @@ export function realmSettings(config: Config, realm?: string): RealmSettings {
     issuer: config.authsvc.issuer,
     tokenTtlSeconds: config.authsvc.tokenTtlSeconds,
     refreshTokenTtlSeconds: config.authsvc.refreshTokenTtlSeconds,
+    keyHint: config.authsvc.tokenKeyHint,
   };
 }
 
@@ -364,7 +367,7 @@ export function createRealm({ settings, deps, keyring, log, accounts }: RealmOpt
       access,
       ttlSeconds: settings.tokenTtlSeconds,
       now: new Date(now),
-    });
+    }, settings.keyHint);
     const scope = formatAccess(access);
     const audit: AuditEntry = {
       actor: who.actor,
@@ -463,10 +466,10 @@ export function createRealm({ settings, deps, keyring, log, accounts }: RealmOpt
       via: 'basic',
       clientId,
     });
-    // distribution token spec, Token Response Fields: `token` and `access_token` are the same.
+    // distribution token spec, Token Response Fields: `token` alone suffices (`access_token` would be
+    // the same JWT again); aktualizr-lite reads only `token`, and only 1024 bytes of the answer.
     return json(200, {
       token: issued.token,
-      access_token: issued.token,
       expires_in: issued.expiresIn,
       issued_at: issued.issuedAt,
       ...(issued.refreshToken !== null ? { refresh_token: issued.refreshToken } : {}),

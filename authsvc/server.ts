@@ -69,7 +69,8 @@ function realmError(method: string, status: number, code: string, message: strin
 
 function send(res: ServerResponse, r: Reply | RealmResponse): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(r.status, { 'X-Content-Type-Options': 'nosniff', ...r.headers });
+  // Sized, not chunked: a client capping what it reads (aktualizr-lite: 1024 bytes) sees the size first.
+  res.writeHead(r.status, { 'X-Content-Type-Options': 'nosniff', ...r.headers, 'Content-Length': String(Buffer.byteLength(r.body)) });
   res.end(r.body);
 }
 

@@ -92,6 +92,12 @@ export const configSchema = z
         service: z.string().min(1).max(255).default('tollgate-registry'),
         /** The registry's auth.token.issuer: becomes the JWT `iss`. */
         issuer: z.string().min(1).max(255).default('tollgate'),
+        /**
+         * How a registry JWT names its signing key: `kid` (the libtrust key id: registry 2.8 finds it in
+         * the root bundle, 3.x in the jwks file) keeps the token answer near 600 bytes, within
+         * aktualizr-lite's 1024-byte cap; `x5c` also carries the signing certificate (about 2.8 KB).
+         */
+        tokenKeyHint: z.enum(['kid', 'x5c']).default('kid'),
         /** Lifetime of a registry JWT; long enough for a big push. */
         tokenTtlSeconds: z.number().int().min(60).max(86_400).default(900),
         /** Lifetime of a refresh (offline) token. */

@@ -164,6 +164,9 @@ export const serviceCommands: Command[] = [
         [
           fields(registrySummary(registry)),
           '',
+          config.authsvc.tokenKeyHint === 'kid'
+            ? '# Tokens name their key by kid (authsvc.tokenKeyHint): 2.8 finds it in the bundle, 3.x only through jwks.'
+            : '# Tokens carry their certificate in x5c (authsvc.tokenKeyHint): both versions check it against the bundle.',
           '# registry 3.x (config.yml):',
           registry.auth3Yaml.trimEnd(),
           '',

@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../../shared/config.js';
 import { isTollgateError } from '../../shared/errors.js';
 import type { SigningKeyRecord } from '../../shared/store/types.js';
 import { error, type Finding } from './findings.js';
+import { checkKeyHint } from './key-hint.js';
 import { probeGateway, probeRealm, probeRegistry } from './probes.js';
 import { readRegistryTokenSection } from './registry-file.js';
 import { checkSettings } from './settings.js';
@@ -27,6 +28,7 @@ export async function runDoctor(input: DoctorInput): Promise<Finding[]> {
     findings.push(...checkSettings(section, config, input.registryConfigFile));
     findings.push(...checkBundle(section, active, new Date(now())));
     findings.push(...checkJwks(section, active));
+    findings.push(...checkKeyHint(section, config));
   } catch (e) {
     if (!isTollgateError(e)) throw e;
     findings.push(error(e.code, e.message, 'pass the registry configuration file (or its auth: section) with --registry-config'));

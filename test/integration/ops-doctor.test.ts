@@ -102,6 +102,20 @@ describe('tollgate doctor', () => {
     expect(errors(findings).sort()).toEqual(['jwks_kid_missing', 'signing_algorithm_refused']);
   });
 
+  it('says how the registry finds the key the tokens name (authsvc.tokenKeyHint)', async () => {
+    const files = writeRegistryConfig(join(t.dir, 'hint'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const keys = await t.deps.store.listSigningKeys();
+    const hintOf = (findings: readonly Finding[]) => findings.find((f) => f.id.startsWith('key_hint'));
+    // kid (the default): a section without jwks serves registry 2.8 only.
+    const kid28 = hintOf(await runDoctor({ config: t.config, keys, registryConfigFile: files.paths.auth28 }));
+    expect(kid28).toMatchObject({ id: 'key_hint_jwks_missing', severity: 'warning' });
+    expect(kid28?.message).toContain('registry 3.x only through auth.token.jwks');
+    expect(hintOf(await runDoctor({ config: t.config, keys, registryConfigFile: files.paths.auth3 }))).toMatchObject({ id: 'key_hint', severity: 'ok' });
+    // x5c: both versions verify the chain against the bundle.
+    const x5c = { ...t.config, authsvc: { ...t.config.authsvc, tokenKeyHint: 'x5c' as const } };
+    expect(hintOf(await runDoctor({ config: x5c, keys, registryConfigFile: files.paths.auth28 }))).toMatchObject({ id: 'key_hint', severity: 'ok' });
+  });
+
   it('says what is wrong with the registry configuration file itself', async () => {
     const none = join(t.dir, 'no-auth.yml');
     writeFileSync(none, 'version: 0.1\nstorage: {}\n');

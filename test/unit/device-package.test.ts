@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
  * install the same dependency versions the server's tests ran with, and carry the same version.
  */
 const root = join(import.meta.dirname, '..', '..');
-const read = (file: string) => JSON.parse(readFileSync(join(root, file), 'utf8')) as Record<string, never>;
+const read = <T>(file: string): T => JSON.parse(readFileSync(join(root, file), 'utf8')) as T;
 
 describe('the device package', () => {
-  const pkg = read('package.json') as { version: string; dependencies: Record<string, string> };
-  const device = read('device/package.json') as { version: string; dependencies: Record<string, string> };
+  const pkg = read<{ version: string; dependencies: Record<string, string> }>('package.json');
+  const device = read<{ version: string; dependencies: Record<string, string> }>('device/package.json');
 
   it('has the version of the whole and asks for dependencies in the same ranges', () => {
     expect(device.version).toBe(pkg.version);
@@ -19,8 +19,8 @@ describe('the device package', () => {
   });
 
   it('pins, in its shrinkwrap, exactly the versions the lockfile of the whole has', () => {
-    const shrinkwrap = read('device/npm-shrinkwrap.json') as { packages: Record<string, { version?: string; integrity?: string }> };
-    const lock = read('package-lock.json') as { packages: Record<string, { version?: string; integrity?: string }> };
+    const shrinkwrap = read<{ packages: Record<string, { version?: string; integrity?: string }> }>('device/npm-shrinkwrap.json');
+    const lock = read<{ packages: Record<string, { version?: string; integrity?: string }> }>('package-lock.json');
     const pinned = Object.entries(shrinkwrap.packages).filter(([path]) => path !== '');
     expect(pinned.length).toBeGreaterThan(0);
     for (const [path, entry] of pinned) expect([path, entry.version, entry.integrity]).toEqual([path, lock.packages[path]?.version, lock.packages[path]?.integrity]);

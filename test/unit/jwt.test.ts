@@ -127,6 +127,15 @@ describe.each(['ES256', 'ES384', 'RS256'] as const)('signRegistryToken %s', (alg
     expect(crypto.verify(hash, signingInput, verifyKey, signature)).toBe(true);
   });
 
+  it('names the key by kid alone when asked, a third of the size', async () => {
+    const key = keys.ES256;
+    const withKid = signRegistryToken(key, claims(), 'kid');
+    const withX5c = signRegistryToken(key, claims(), 'x5c');
+    const { protectedHeader } = await jwtVerify(withKid.token, crypto.createPublicKey(key.privateKey), { issuer: 'tollgate', audience: 'registry.example.com' });
+    expect(protectedHeader).toEqual({ alg: 'ES256', typ: 'JWT', kid: key.kid });
+    expect(withKid.token.length).toBeLessThan(withX5c.token.length / 2);
+  });
+
   it('round-trips the certificate through x5c and verifies with it', async () => {
     const key = keys[alg];
     const { token } = signRegistryToken(key, claims());

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realBinaries } from '../support/binaries.js';
 import { installDevicePackage, type InstalledDevicePackage } from '../support/device-package.js';
 import {
+  aktualizrFetch,
   estCsrBody,
   fioconfigEst,
   fioconfigRequest,
@@ -21,7 +22,7 @@ import {
   type Endpoint,
   type Identity,
 } from '../support/foundries.js';
-import { buildOciLayout } from '../support/oci.js';
+import { buildOciLayout, type OciImage } from '../support/oci.js';
 import { skopeoFor, type Skopeo } from '../support/skopeo.js';
 import { startTopology, type Topology } from '../support/topology.js';
 
@@ -44,6 +45,7 @@ describe.skipIf(!tools.available)('Foundries devices against Tollgate', () => {
   let sotaDir: string;
   let uuid: string;
   let gateway: Endpoint;
+  let image: OciImage;
 
   const sotaPaths = () => [join(root, 'usr/lib/sota/conf.d'), join(sotaDir, 'sota.toml'), join(root, 'etc/sota/conf.d')].join(':');
   const deviceEnv = (): NodeJS.ProcessEnv => ({
@@ -67,7 +69,7 @@ describe.skipIf(!tools.available)('Foundries devices against Tollgate', () => {
     expect(t.cli(['factory', 'create', 'acme']).status).toBe(0);
     expect(t.cli(['ca', 'create', 'acme']).status).toBe(0);
     const ci = t.cliJson<{ username: string; secret: string }>(['token', 'create', 'acme', '--scope', 'containers:write']);
-    const image = buildOciLayout(join(t.dir, 'image'), 'latest', 'hello from acme\n');
+    image = buildOciLayout(join(t.dir, 'image'), 'latest', 'hello from acme\n');
     const push = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${ci.username}:${ci.secret}`, `oci:${image.dir}:latest`, `docker://${t.registryHost}/acme/app:latest`]);
     expect(push.status, push.stderr).toBe(0);
     registrationToken = t.cliJson<{ secret: string }>(['token', 'create', 'acme', '--scope', 'devices:register', '--days', '7', '--description', 'production line']).secret;
@@ -137,6 +139,26 @@ describe.skipIf(!tools.available)('Foundries devices against Tollgate', () => {
     expect(r.status).toBe(0);
     const minted = t.cliJson<{ history: { action: string }[] }>(['device', 'show', 'acme', uuid]).history.filter((h) => h.action === 'token.minted');
     expect(minted).toHaveLength(1);
+  });
+
+  it('lets an aktualizr-lite-style client pull a manifest and a blob by digest, every auth answer within its 1024-byte cap', async () => {
+    // aktualizr-lite's hub-creds URL: sota.toml's uptane.repo_server, last segment replaced.
+    const sota = parse(readFileSync(join(sotaDir, 'sota.toml'), 'utf8')) as { uptane: { repo_server: string } };
+    const hubCredsUrl = `${sota.uptane.repo_server.slice(0, sota.uptane.repo_server.lastIndexOf('/'))}/hub-creds/`;
+    const common = { registry: t.registryHost, repo: 'acme/app', hubCredsUrl, gatewayCa: gateway.ca, identity: identity() };
+    const manifest = await aktualizrFetch({ ...common, kind: 'manifest', digest: image.manifestDigest });
+    const layer = (JSON.parse(manifest.body.toString()) as { layers: { digest: string; size: number }[] }).layers[0]!;
+    const blob = await aktualizrFetch({ ...common, kind: 'blob', digest: layer.digest, expectedSize: layer.size });
+    expect(blob.body.length).toBe(layer.size);
+    for (const exchange of [manifest.auth, blob.auth]) {
+      for (const answer of [exchange.hubCreds, exchange.token]) {
+        expect(answer.status).toBe(200);
+        expect(answer.bytes).toBeLessThanOrEqual(1024);
+        expect(answer.chunked).toBe(false);
+        expect(Number(answer.contentLength)).toBe(answer.bytes);
+      }
+    }
+    console.info(`aktualizr-lite answer sizes: hub-creds ${manifest.auth.hubCreds.bytes} B, token ${manifest.auth.token.bytes} B (cap 1024)`);
   });
 
   it("rotates the certificate the way fioconfig does, then pulls with the new identity; the old one is refused", async () => {

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService, type Principal } from '../../admin/service.js';
+import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { createFactory, createOnlineCa, NEXT_KEY_LOCK_MS, type AuthorityDeps } from '../../shared/authority/index.js';
+import { createFactory, createOnlineCa, createSigningKey, NEXT_KEY_LOCK_MS, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
 import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
 import { isTollgateError } from '../../shared/errors.js';
@@ -19,6 +20,7 @@ import {
   fioconfigEst,
   fioconfigRequest,
   fioconfigVerifyNewCert,
+  libcurlGet,
   lmpPing,
   lmpRegister,
   lockBody,
@@ -395,5 +397,46 @@ describe("lmp-device-register's self-registration", () => {
     });
     expect(await code({ scopes: ['devices:register'], days: 7 }, await principal(admin.secret))).toBe('created');
     expect(await code({ scopes: ['devices:register'], days: 7 }, await principal(reader.secret))).toBe('scope_not_grantable');
+  });
+});
+
+describe("the realm's answer and aktualizr-lite's 1024-byte read cap", () => {
+  it('fits with kid (the default), sized; with x5c it is cut off, as libcurl with CURLOPT_MAXFILESIZE cuts it', async () => {
+    await createSigningKey(deps, system, { activate: true });
+    const device = await enroll();
+    const creds = await libcurlGet(`https://127.0.0.1:${gateway.port}/hub-creds/`, 1024, {}, { ca: material.caPem, identity: device, servername: 'localhost' });
+    expect(creds.curlError).toBeUndefined();
+    expect(Number(creds.headers['content-length'])).toBe(Buffer.byteLength(creds.body));
+    const { Username, Secret } = JSON.parse(creds.body) as { Username: string; Secret: string };
+    const basic = { authorization: `basic ${Buffer.from(`${Username}:${Secret}`).toString('base64')}` };
+    const sizes: Record<string, number> = {};
+    for (const hint of ['kid', 'x5c'] as const) {
+      const svc = await startAuthsvc({
+        config: { ...config, authsvc: { ...config.authsvc, listen: { host: '127.0.0.1', port: 0 }, tokenKeyHint: hint } },
+        deps,
+        log,
+      });
+      try {
+        const url = `${svc.realmUrl}?service=tollgate-registry&scope=repository:acme/app:pull`;
+        const uncapped = await libcurlGet(url, -1, basic);
+        expect(uncapped.status).toBe(200);
+        // Sized, never chunked: a capped reader learns the size before the body.
+        expect(uncapped.headers['transfer-encoding']).toBeUndefined();
+        expect(Number(uncapped.headers['content-length'])).toBe(Buffer.byteLength(uncapped.body));
+        sizes[hint] = Buffer.byteLength(uncapped.body);
+        const capped = await libcurlGet(url, 1024, basic);
+        if (hint === 'kid') {
+          expect(capped.curlError).toBeUndefined();
+          expect(Object.keys(JSON.parse(capped.body))).toEqual(['token', 'expires_in', 'issued_at']);
+        } else {
+          expect(capped.curlError).toBe('Maximum file size exceeded');
+        }
+      } finally {
+        await svc.close();
+      }
+    }
+    expect(sizes.kid).toBeLessThanOrEqual(1024);
+    expect(sizes.x5c).toBeGreaterThan(1024);
+    console.info(`realm GET answer: ${sizes.kid} B with kid, ${sizes.x5c} B with x5c; hub-creds ${Buffer.byteLength(creds.body)} B`);
   });
 });

@@ -258,3 +258,82 @@ export function libcurlGet(url: string, maxSize: number, headers: Record<string,
     req.end();
   });
 }
+
+/** What aktualizr-lite's RegistryClient saw of one token exchange, for assertions and figures. */
+export interface AuthExchange {
+  hubCreds: { status: number; bytes: number; contentLength?: string; chunked: boolean };
+  token: { status: number; bytes: number; contentLength?: string; chunked: boolean };
+}
+
+/** RegistryClient::BearerAuth: the lowercased header must start with `bearer`; realm, service and scope are required. */
+export function parseBearerChallenge(value: string): { realm: string; service: string; scope: string } {
+  const header = value.toLowerCase();
+  if (!header.startsWith('bearer')) throw new Error(`Unsupported authentication type to access Registry: ${header}`);
+  const params: Record<string, string> = {};
+  for (const m of header.slice('bearer'.length).matchAll(/\s*([^=,\s]+)\s*=\s*"([^"]*)"\s*,?/g)) params[(m[1] as string).trim()] = (m[2] as string).trim();
+  const missing = ['realm', 'service', 'scope'].filter((p) => params[p] === undefined);
+  if (missing.length > 0) throw new Error(`Missing required auth param(s): ${missing.join(', ')}`);
+  return { realm: params.realm as string, service: params.service as string, scope: params.scope as string };
+}
+
+/**
+ * RegistryClient::getAppManifest and downloadBlob, for `<registry>/<repo>@<digest>`: a request
+ * without credentials; on 401, hub-creds from the gateway (mutual TLS, 1024 bytes at most), then
+ * `GET <realm>?service=..&scope=..` with Basic (1024 bytes at most, only `token` read), then the
+ * request again with the bearer token. The manifest must hash to its digest; the blob to its own.
+ */
+export async function aktualizrFetch(options: {
+  registry: string;
+  repo: string;
+  digest: string;
+  kind: 'manifest' | 'blob';
+  hubCredsUrl: string;
+  gatewayCa: string;
+  identity: Identity;
+  expectedSize?: number;
+}): Promise<{ body: Buffer; auth: AuthExchange }> {
+  const url = `http://${options.registry}/v2/${options.repo}/${options.kind === 'manifest' ? 'manifests' : 'blobs'}/${options.digest}`;
+  const headers: Record<string, string> = options.kind === 'manifest' ? { accept: 'application/vnd.oci.image.manifest.v1+json' } : {};
+  const cap = options.kind === 'manifest' ? 16384 : -1;
+  const first = await rawGet(url, headers);
+  if (first.status !== 401) throw new Error(`expected a 401 challenge, got ${first.status}`);
+  const challenge = first.headers['www-authenticate'];
+  if (typeof challenge !== 'string') throw new Error('No `www-authenticate` header found in the 401 response');
+  const bearer = parseBearerChallenge(challenge);
+
+  const creds = await libcurlGet(options.hubCredsUrl, 1024, {}, { ca: options.gatewayCa, identity: options.identity });
+  if (creds.curlError || creds.status !== 200) throw new Error(`Failed to get Docker Registry credentials from ${options.hubCredsUrl}; error: ${creds.curlError ?? creds.status}`);
+  const { Username, Secret } = JSON.parse(creds.body) as { Username: string; Secret: string };
+  const basic = `basic ${Buffer.from(`${Username}:${Secret}`).toString('base64')}`;
+  const token = await libcurlGet(`${bearer.realm}?service=${bearer.service}&scope=${bearer.scope}`, 1024, { authorization: basic });
+  if (token.curlError || token.status !== 200) throw new Error(`Failed to get Auth Token at Docker Registry ${bearer.realm}; error: ${token.curlError ?? token.status}`);
+  const jwt = (JSON.parse(token.body) as { token?: string }).token;
+  if (!jwt) throw new Error(`Got invalid token from Docker Registry: ${token.body}`);
+
+  const second = await rawGet(url, { ...headers, authorization: `bearer ${jwt}` });
+  if (second.status !== 200) throw new Error(`Failed to download App ${options.kind}: ${second.status}`);
+  if (cap > 0 && second.body.length > cap) throw new Error('Size of received App manifest exceeds the maximum allowed');
+  if (options.expectedSize !== undefined && second.body.length !== options.expectedSize) throw new Error('Size of downloaded App blob does not equal to the expected one');
+  const hash = crypto.createHash('sha256').update(second.body).digest('hex');
+  if (`sha256:${hash}` !== options.digest) throw new Error(`Hash of received App ${options.kind} and the hash specified in Target do not match`);
+  const seen = (r: { status: number; body: string; headers: http.IncomingHttpHeaders }) => ({
+    status: r.status,
+    bytes: Buffer.byteLength(r.body),
+    ...(typeof r.headers['content-length'] === 'string' ? { contentLength: r.headers['content-length'] } : {}),
+    chunked: r.headers['transfer-encoding'] === 'chunked',
+  });
+  return { body: second.body, auth: { hubCreds: seen(creds), token: seen(token) } };
+}
+
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'GET', agent: false, headers: { Accept: '*/*', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

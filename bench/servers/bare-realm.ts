@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -19,11 +19,8 @@ export async function startBareRealm(spec: {
     [sha256(spec.token.secret), { subject: spec.token.username, factory: 'bench' }],
   ]);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  // A certificate of the same size as a signing certificate, so the x5c header weighs the same.
-  const certDer = new X509Certificate(spec.tls.certPem).raw;
-  const header = Buffer.from(
-    JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: 'ABCD:EFGH:IJKL:MNOP:QRST:UVWX:YZ23:4567:ABCD:EFGH:IJKL:MNOP', x5c: [certDer.toString('base64')] }),
-  ).toString('base64url');
+  // The realm's default header: the key named by its libtrust kid alone (authsvc.tokenKeyHint: kid).
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: 'ABCD:EFGH:IJKL:MNOP:QRST:UVWX:YZ23:4567:ABCD:EFGH:IJKL:MNOP' })).toString('base64url');
   const signKey = { key: privateKey, dsaEncoding: 'ieee-p1363' as const };
 
   const unauthorized = (res: import('node:http').ServerResponse) => {
@@ -60,8 +57,9 @@ export async function startBareRealm(spec: {
     };
     const input = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
     const token = `${input}.${sign('sha256', Buffer.from(input), signKey).toString('base64url')}`;
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-    res.end(JSON.stringify({ token, access_token: token, expires_in: 900, issued_at: new Date(iat * 1000).toISOString() }));
+    const body = JSON.stringify({ token, expires_in: 900, issued_at: new Date(iat * 1000).toISOString() });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -14,3 +14,5 @@ export { fetchHubCreds, type FetchOptions, type HubCreds } from './gateway-clien
 export { DeviceConfigError, GatewayError, HelperError } from './errors.js';
 export { CREDENTIALS_NOT_FOUND, registryHost } from './protocol.js';
 export { CACHE_DIR_ENV, CredentialCache, isFresh } from './cache.js';
+export { deviceSettings } from './settings.js';
+export { DEFAULT_SOTA_PATHS, readSotaSettings, SOTA_PATHS_ENV } from './sota.js';

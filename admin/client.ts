@@ -10,6 +10,7 @@ import type { AdminService, EnrollmentResult, Principal } from './service.js';
 
 type Operation =
   | 'whoami'
+  | 'listFactories'
   | 'getFactory'
   | 'listCas'
   | 'createOnlineCa'
@@ -21,6 +22,7 @@ type Operation =
   | 'getCa'
   | 'listDevices'
   | 'getDevice'
+  | 'enrollBulk'
   | 'setDeviceState'
   | 'deleteDevice'
   | 'listTokens'
@@ -60,6 +62,7 @@ export interface LocalClientOptions {
 export function localAdminClient({ service, principal: p, enrollment, close }: LocalClientOptions): AdminClient {
   return {
     whoami: () => service.whoami(p),
+    listFactories: () => service.listFactories(p),
     getFactory: (f) => service.getFactory(p, f),
     listCas: (f) => service.listCas(p, f),
     createOnlineCa: (f, body) => service.createOnlineCa(p, f, body),
@@ -75,6 +78,7 @@ export function localAdminClient({ service, principal: p, enrollment, close }: L
       const result = await service.enroll(p, f, body);
       return { ...result, ...(await enrollment()) };
     },
+    enrollBulk: (f, rows) => service.enrollBulk(p, f, rows),
     setDeviceState: (f, uuid, state, reason) => service.setDeviceState(p, f, uuid, state, reason),
     deleteDevice: (f, uuid) => service.deleteDevice(p, f, uuid),
     listTokens: (f) => service.listTokens(p, f),
@@ -126,7 +130,7 @@ function seg(value: unknown, what: string): string {
   return encodeURIComponent(value);
 }
 
-function query(values: Record<string, unknown>): string {
+function query(values: object): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== null) params.set(k, String(v));
   const s = params.toString();
@@ -185,6 +189,7 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
 
   return {
     whoami: () => call<Result<'whoami'>>('GET', '/v1/whoami'),
+    listFactories: () => call<Result<'listFactories'>>('GET', '/v1/factories'),
     getFactory: (factory) => call<Result<'getFactory'>>('GET', f(factory)),
     listCas: (factory) => call<Result<'listCas'>>('GET', `${f(factory)}/cas`),
     createOnlineCa: (factory, body) => call<Result<'createOnlineCa'>>('POST', `${f(factory)}/cas`, { kind: 'online', ...body }),
@@ -203,6 +208,7 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
     listDevices: (factory, q) => call<Result<'listDevices'>>('GET', `${f(factory)}/devices${query(q)}`),
     getDevice: (factory, uuid) => call<Result<'getDevice'>>('GET', `${f(factory)}/devices/${seg(uuid, 'device_uuid')}`),
     enroll: (factory, body) => call<EnrollmentAnswer>('POST', `${f(factory)}/devices`, body),
+    enrollBulk: (factory, rows) => call<Result<'enrollBulk'>>('POST', `${f(factory)}/devices/bulk`, { rows }),
     setDeviceState: (factory, uuid, state, reason) =>
       call<Result<'setDeviceState'>>('POST', `${f(factory)}/devices/${seg(uuid, 'device_uuid')}/${action(state)}`, { reason }),
     deleteDevice: (factory, uuid) => call<void>('DELETE', `${f(factory)}/devices/${seg(uuid, 'device_uuid')}`),

@@ -7,6 +7,7 @@ import {
   type FactorySettingsPatch,
   createOnlineCa,
   deleteDevice,
+  enrollBatch,
   enrollFromCertificate,
   enrollFromCsr,
   requireCa,
@@ -20,14 +21,77 @@ import {
 } from '../shared/authority/index.js';
 import { forbidden, invalidInput, unauthenticated } from '../shared/errors.js';
 import { hashSecret, secretKind } from '../shared/secrets.js';
-import type { ApiToken, CaState, DeviceState, Factory } from '../shared/store/types.js';
-import { presentAudit, presentCa, presentDevice, presentFactory, presentToken } from './present.js';
+import type { ApiToken, AuditFilter, AuditOutcome, CaState, DeviceState, Factory } from '../shared/store/types.js';
+import { decodeCursor, pageOf } from './cursor.js';
+import {
+  presentAudit,
+  presentCa,
+  presentDevice,
+  presentDeviceDetail,
+  presentFactory,
+  presentToken,
+  type AuditJson,
+  type Page,
+} from './present.js';
 
 /**
- * Who is calling the admin service: the operator (local CLI with access to the store and keys:
- * every factory, every scope) or an API token (one factory, its scopes).
+ * Who is calling the admin service:
+ * - the operator (the local CLI, or a console session opened with `tollgate console`'s one-time
+ *   link): every factory, every scope;
+ * - an API token: one factory, its scopes;
+ * - a person signed in to the console through the OpenID Connect provider: one factory and the
+ *   scopes the configuration maps their claims to. `identity` names them in the audit trail.
  */
-export type Principal = { kind: 'operator'; source?: string | null } | { kind: 'token'; token: ApiToken; source: string | null };
+export type Principal =
+  | { kind: 'operator'; source?: string | null }
+  | { kind: 'token'; token: ApiToken; source: string | null }
+  | { kind: 'person'; identity: string; factoryId: string; scopes: readonly string[]; source: string | null };
+
+const DEVICE_STATES: readonly DeviceState[] = ['active', 'pending', 'disabled', 'revoked'];
+const OUTCOMES: readonly AuditOutcome[] = ['success', 'denied'];
+/** The most records one audit export holds; a narrower time range gets the rest. */
+export const AUDIT_EXPORT_MAX = 100_000;
+
+export interface DeviceListQuery {
+  state?: unknown;
+  test?: unknown;
+  search?: unknown;
+  limit?: unknown;
+  cursor?: unknown;
+}
+
+export interface AuditQuery {
+  target?: unknown;
+  actor?: unknown;
+  action?: unknown;
+  outcome?: unknown;
+  from?: unknown;
+  to?: unknown;
+  order?: unknown;
+  limit?: unknown;
+  cursor?: unknown;
+}
+
+/** A page size from a query: a whole number from 1 to 1000 (strings as they come from a URL). */
+function pageLimit(value: unknown, fallback = 100): number {
+  if (value === undefined) return fallback;
+  const limit = typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : value;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidInput('limit_invalid', 'limit must be a whole number between 1 and 1000');
+  return limit;
+}
+
+function optionalText(value: unknown, field: string, max: number): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > max) throw invalidInput(`${field}_invalid`, `${field} must be a string of at most ${max} characters`);
+  return value;
+}
+
+function optionalTime(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = typeof value === 'string' && value.length <= 40 ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) throw invalidInput(`${field}_invalid`, `${field} must be an RFC 3339 time such as 2026-01-31T12:00:00Z`);
+  return ms;
+}
 
 export interface EnrollmentResult {
   device: ReturnType<typeof presentDevice>;
@@ -40,13 +104,21 @@ export interface EnrollmentResult {
  * factory. The HTTP API and the CLI's local mode both call this, so the rules live in one place.
  */
 export class AdminService {
-  constructor(private readonly deps: AuthorityDeps) {}
+  constructor(readonly deps: AuthorityDeps) {}
 
   /** Resolves an admin API bearer secret to a principal, or throws 401. */
   async authenticate(secret: string | undefined, source: string | null): Promise<Principal> {
     if (!secret) throw unauthenticated('token_required', 'an admin API token is required (Authorization: Bearer tga_...)');
     if (secretKind(secret) !== 'api') throw unauthenticated('token_invalid', 'the admin API token is invalid');
-    const token = await this.deps.store.findTokenBySecretHash(hashSecret(secret));
+    return this.authenticateHash(hashSecret(secret), source);
+  }
+
+  /**
+   * The same check by the secret's hash: a console session signed in with a token keeps only the
+   * hash, and every request of the session is checked again, so revoking the token ends it.
+   */
+  async authenticateHash(secretHash: string, source: string | null): Promise<Principal> {
+    const token = await this.deps.store.findTokenBySecretHash(secretHash);
     const now = this.deps.now();
     if (!token || token.kind !== 'api') throw unauthenticated('token_invalid', 'the admin API token is invalid');
     if (token.revokedAt !== null) throw unauthenticated('token_revoked', 'the admin API token is revoked');
@@ -55,31 +127,52 @@ export class AdminService {
   }
 
   private actor(p: Principal): Actor {
-    return p.kind === 'operator' ? { actor: 'operator', source: p.source ?? null } : { actor: `token:${p.token.id}`, source: p.source };
+    if (p.kind === 'operator') return { actor: 'operator', source: p.source ?? null };
+    if (p.kind === 'person') return { actor: p.identity, source: p.source };
+    return { actor: `token:${p.token.id}`, source: p.source };
+  }
+
+  /** The one factory and the scopes a token or a person holds; the operator holds everything. */
+  private static grant(p: Principal): { factoryId: string; scopes: readonly string[]; who: string } | null {
+    if (p.kind === 'token') return { factoryId: p.token.factoryId, scopes: p.token.scopes, who: 'this token' };
+    if (p.kind === 'person') return { factoryId: p.factoryId, scopes: p.scopes, who: 'this account' };
+    return null;
   }
 
   /**
-   * The factory named, if the principal may act on it with one of `scopes`. A token naming another
-   * factory gets 403 whether or not that factory exists, so names cannot be probed.
+   * The factory named, if the principal may act on it with one of `scopes`: the one home of the
+   * admin API's authorization, for bearer tokens and console sessions alike. A principal naming
+   * another factory gets 403 whether or not that factory exists, so names cannot be probed.
    */
   private async factory(p: Principal, name: unknown, scopes: readonly string[]): Promise<Factory> {
-    if (p.kind === 'token') {
-      const factory = await this.deps.store.getFactory(p.token.factoryId);
-      if (!factory || typeof name !== 'string' || factory.name !== name) {
-        throw forbidden('factory_forbidden', 'this token is not allowed to act on that factory');
-      }
-      if (!scopes.some((s) => p.token.scopes.includes(s))) {
-        throw forbidden('scope_missing', `this token lacks the scope ${scopes.join(' or ')}`);
-      }
-      return factory;
+    const grant = AdminService.grant(p);
+    if (grant === null) return requireFactory(this.deps, name);
+    const factory = await this.deps.store.getFactory(grant.factoryId);
+    if (!factory || typeof name !== 'string' || factory.name !== name) {
+      throw forbidden('factory_forbidden', `${grant.who} is not allowed to act on that factory`);
     }
-    return requireFactory(this.deps, name);
+    if (!scopes.some((s) => grant.scopes.includes(s))) {
+      throw forbidden('scope_missing', `${grant.who} lacks the scope ${scopes.join(' or ')}`);
+    }
+    return factory;
   }
 
   async whoami(p: Principal) {
     if (p.kind === 'operator') return { kind: 'operator' as const };
+    if (p.kind === 'person') {
+      const factory = await this.deps.store.getFactory(p.factoryId);
+      return { kind: 'person' as const, identity: p.identity, factory: factory?.name ?? null, scopes: [...p.scopes] };
+    }
     const factory = await this.deps.store.getFactory(p.token.factoryId);
     return { kind: 'token' as const, token: presentToken(p.token), factory: factory?.name ?? null };
+  }
+
+  /** The factories the principal may see: all of them for the operator, else its own. */
+  async listFactories(p: Principal): Promise<Page<ReturnType<typeof presentFactory>>> {
+    const grant = AdminService.grant(p);
+    if (grant === null) return { items: (await this.deps.store.listFactories()).map(presentFactory), next: null };
+    const factory = await this.deps.store.getFactory(grant.factoryId);
+    return { items: factory ? [presentFactory(factory)] : [], next: null };
   }
 
   async getFactory(p: Principal, factoryName: unknown) {
@@ -89,9 +182,12 @@ export class AdminService {
 
   // ---- CAs -------------------------------------------------------------------------------
 
+  /** Every CA of the factory (a handful), each with how many devices it issued by state. */
   async listCas(p: Principal, factoryName: unknown) {
     const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
-    return (await this.deps.store.listDeviceCas({ factoryId: f.id })).map(presentCa);
+    const counts = await this.deps.store.countDevicesByCa(f.id);
+    const cas = await this.deps.store.listDeviceCas({ factoryId: f.id });
+    return { items: cas.map((ca) => presentCa(ca, counts.get(ca.id) ?? noDevices())), next: null };
   }
 
   async createOnlineCa(p: Principal, factoryName: unknown, body: { commonName?: unknown; days?: unknown }) {
@@ -129,38 +225,39 @@ export class AdminService {
 
   async getCa(p: Principal, factoryName: unknown, caId: unknown) {
     const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
-    return presentCa(await requireCa(this.deps, f, caId));
+    const ca = await requireCa(this.deps, f, caId);
+    return presentCa(ca, (await this.deps.store.countDevicesByCa(f.id)).get(ca.id) ?? noDevices());
   }
 
   // ---- devices ---------------------------------------------------------------------------
 
-  async listDevices(p: Principal, factoryName: unknown, query: { state?: unknown; limit?: unknown; after?: unknown }) {
+  async listDevices(p: Principal, factoryName: unknown, query: DeviceListQuery) {
     const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
-    const states: DeviceState[] = ['active', 'pending', 'disabled', 'revoked'];
-    if (query.state !== undefined && !states.includes(query.state as DeviceState)) {
-      throw invalidInput('state_invalid', `state must be one of ${states.join(', ')}`);
+    if (query.state !== undefined && !DEVICE_STATES.includes(query.state as DeviceState)) {
+      throw invalidInput('state_invalid', `state must be one of ${DEVICE_STATES.join(', ')}`);
     }
-    let limit: number | undefined;
-    if (query.limit !== undefined) {
-      limit = typeof query.limit === 'string' ? Number(query.limit) : (query.limit as number);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidInput('limit_invalid', 'limit must be a whole number between 1 and 1000');
+    if (query.test !== undefined && !['true', 'false', true, false].includes(query.test as string | boolean)) {
+      throw invalidInput('test_invalid', 'test must be true (test devices only) or false (enrolled devices only)');
     }
-    if (query.after !== undefined && (typeof query.after !== 'string' || query.after.length > 64)) {
-      throw invalidInput('after_invalid', 'after must be a device UUID from a previous page');
-    }
+    const limit = pageLimit(query.limit);
+    const search = optionalText(query.search, 'search', 128);
+    const after = query.cursor === undefined ? undefined : decodeCursor('devices', String(query.cursor));
     const devices = await this.deps.store.listDevices(f.id, {
       ...(query.state !== undefined ? { state: query.state as DeviceState } : {}),
-      ...(limit !== undefined ? { limit } : {}),
-      ...(query.after !== undefined ? { after: query.after as string } : {}),
+      ...(query.test !== undefined ? { test: query.test === true || query.test === 'true' } : {}),
+      ...(search !== undefined ? { search } : {}),
+      ...(after !== undefined ? { after } : {}),
+      limit: limit + 1,
     });
-    return devices.map((d) => presentDevice(d, f.name));
+    return pageOf(devices, limit, 'devices', (d) => d.uuid, (d) => presentDevice(d, f.name));
   }
 
+  /** A device with its certificate read out and its history, the newest 100 records oldest first. */
   async getDevice(p: Principal, factoryName: unknown, uuid: unknown) {
     const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
     const device = await requireDevice(this.deps, f, uuid);
-    const audit = await this.deps.store.listAudit({ factoryId: f.id, target: device.uuid, limit: 100 });
-    return { ...presentDevice(device, f.name), history: audit.map(presentAudit) };
+    const audit = await this.deps.store.listAudit({ factoryId: f.id, target: device.uuid, limit: 100, order: 'desc' });
+    return presentDeviceDetail(device, f.name, audit.reverse());
   }
 
   /**
@@ -200,6 +297,23 @@ export class AdminService {
     return { device: presentDevice(result.device, f.name), certificate: result.certificatePem, caCertificate: result.caCertificatePem };
   }
 
+  /** Enrolls many devices from CSRs or certificates, all or nothing (see enrollBatch). */
+  async enrollBulk(p: Principal, factoryName: unknown, rows: readonly { csr?: unknown; certificate?: unknown; name?: unknown; days?: unknown }[]) {
+    const f = await this.factory(p, factoryName, ['devices:write']);
+    const batch = rows.map((row, i) => {
+      if ((row.csr === undefined) === (row.certificate === undefined)) {
+        throw invalidInput('enrollment_source', `row ${i + 1}: give exactly one of csr or certificate`);
+      }
+      return row.csr !== undefined ? { csrPem: row.csr, name: row.name, days: row.days } : { certificatePem: row.certificate, name: row.name };
+    });
+    const outcome = await enrollBatch(this.deps, this.actor(p), f, batch);
+    if (!outcome.ok) {
+      const bad = outcome.results.filter((r) => !r.ok).length;
+      throw invalidInput('bulk_rows_refused', `${bad} of ${rows.length} rows were refused; nothing was enrolled`, { rows: outcome.results });
+    }
+    return { enrolled: outcome.enrolled.length, results: outcome.results, devices: outcome.enrolled.map((e) => presentDevice(e.device, f.name)) };
+  }
+
   async setDeviceState(p: Principal, factoryName: unknown, uuid: unknown, state: DeviceState, reason: unknown) {
     const f = await this.factory(p, factoryName, ['devices:write']);
     return presentDevice(await setDeviceState(this.deps, this.actor(p), f, uuid, state, reason), f.name);
@@ -212,14 +326,15 @@ export class AdminService {
 
   // ---- tokens and audit ------------------------------------------------------------------
 
+  /** Every API token of the factory (never a secret). */
   async listTokens(p: Principal, factoryName: unknown) {
     const f = await this.factory(p, factoryName, ['tokens:write']);
-    return (await this.deps.store.listTokens(f.id, { kind: 'api' })).map(presentToken);
+    return { items: (await this.deps.store.listTokens(f.id, { kind: 'api' })).map(presentToken), next: null };
   }
 
   async createToken(p: Principal, factoryName: unknown, body: { scopes?: unknown; description?: unknown; days?: unknown }) {
     const f = await this.factory(p, factoryName, ['tokens:write']);
-    const created = await createApiToken(this.deps, this.actor(p), f, body, p.kind === 'operator' ? 'operator' : p.token.scopes);
+    const created = await createApiToken(this.deps, this.actor(p), f, body, AdminService.grant(p)?.scopes ?? 'operator');
     return { ...presentToken(created.token), secret: created.secret };
   }
 
@@ -228,22 +343,48 @@ export class AdminService {
     await revokeApiToken(this.deps, this.actor(p), f, id);
   }
 
-  async audit(p: Principal, factoryName: unknown, query: { after?: unknown; limit?: unknown; target?: unknown }) {
+  async audit(p: Principal, factoryName: unknown, query: AuditQuery): Promise<Page<AuditJson>> {
     const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
-    const limit = query.limit === undefined ? 100 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidInput('limit_invalid', 'limit must be a whole number between 1 and 1000');
-    if (query.after !== undefined && (typeof query.after !== 'string' || !/^\d{1,15}$/.test(query.after))) {
-      throw invalidInput('after_invalid', 'after must be an audit record id');
+    const limit = pageLimit(query.limit);
+    const filter = this.auditFilter(f, query);
+    const after = query.cursor === undefined ? undefined : decodeCursor(`audit-${filter.order}`, String(query.cursor));
+    const records = await this.deps.store.listAudit({ ...filter, limit: limit + 1, ...(after !== undefined ? { after } : {}) });
+    return pageOf(records, limit, `audit-${filter.order}`, (r) => r.id, presentAudit);
+  }
+
+  /** Every record the query selects (up to AUDIT_EXPORT_MAX), page by page, for a download. */
+  async *auditExport(p: Principal, factoryName: unknown, query: AuditQuery): AsyncGenerator<AuditJson> {
+    const f = await this.factory(p, factoryName, ['devices:read', 'devices:write']);
+    const filter = this.auditFilter(f, query);
+    let after: string | undefined;
+    for (let sent = 0; sent < AUDIT_EXPORT_MAX; ) {
+      const records = await this.deps.store.listAudit({ ...filter, limit: Math.min(1000, AUDIT_EXPORT_MAX - sent), ...(after !== undefined ? { after } : {}) });
+      for (const r of records) yield presentAudit(r);
+      sent += records.length;
+      if (records.length < 1000) return;
+      after = String(records[records.length - 1]!.id);
     }
-    if (query.target !== undefined && (typeof query.target !== 'string' || query.target.length > 128)) {
-      throw invalidInput('target_invalid', 'target must be a device UUID, token id or CA id');
-    }
-    const records = await this.deps.store.listAudit({
+  }
+
+  private auditFilter(f: Factory, query: AuditQuery): AuditFilter & { order: 'asc' | 'desc' } {
+    if (query.outcome !== undefined && !OUTCOMES.includes(query.outcome as AuditOutcome)) throw invalidInput('outcome_invalid', 'outcome must be success or denied');
+    if (query.order !== undefined && query.order !== 'asc' && query.order !== 'desc') throw invalidInput('order_invalid', 'order must be asc (oldest first) or desc');
+    const target = optionalText(query.target, 'target', 128);
+    const actor = optionalText(query.actor, 'actor', 300);
+    const action = optionalText(query.action, 'action', 64);
+    const since = optionalTime(query.from, 'from');
+    const until = optionalTime(query.to, 'to');
+    return {
       factoryId: f.id,
-      limit,
-      ...(query.after !== undefined ? { after: query.after as string } : {}),
-      ...(query.target !== undefined ? { target: query.target as string } : {}),
-    });
-    return records.map(presentAudit);
+      order: query.order === 'desc' ? 'desc' : 'asc',
+      ...(target !== undefined ? { target } : {}),
+      ...(actor !== undefined ? { actor } : {}),
+      ...(action !== undefined ? { action } : {}),
+      ...(query.outcome !== undefined ? { outcome: query.outcome as AuditOutcome } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+    };
   }
 }
+
+const noDevices = (): Record<DeviceState, number> => ({ active: 0, pending: 0, disabled: 0, revoked: 0 });

@@ -23,3 +23,8 @@ export function fields(pairs: [string, unknown][]): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${printable(v)}`).join('\n');
 }
+
+/** Lists print one page; when another follows, the command that shows it goes to stderr. */
+export function nextPageHint(ctx: { io: { stderr(text: string): void } }, next: string | null, words: string[]): void {
+  if (next !== null) ctx.io.stderr(`more: tollgate ${words.join(' ')} --after ${next}\n`);
+}

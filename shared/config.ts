@@ -35,6 +35,33 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL');
 
+/** The scopes a console role may grant: the admin API's (containers:* belong to registry clients). */
+const consoleScopes = z.enum(['devices:read', 'devices:write', 'devices:test', 'tokens:write', 'containers:read', 'containers:write', 'containers:delete']);
+
+const consoleOidcSchema = z
+  .object({
+    /** The client id registered for the console (default: authsvc.oidc.clientId). */
+    clientId: z.string().min(1).max(255).optional(),
+    /** Ordered: the first rule whose claim holds its value decides the person's factory and scopes. */
+    roles: z
+      .array(
+        z
+          .object({
+            /** An ID token claim the realm reads as a label (authsvc.oidc.labelClaims), e.g. groups. */
+            claim: z.string().min(1).max(64).default('groups'),
+            value: z.string().min(1).max(255),
+            factory: z.string().min(1).max(64),
+            scopes: z.array(consoleScopes).min(1),
+          })
+          .strict(),
+      )
+      .max(1000)
+      .default([]),
+  })
+  .strict();
+
+export type ConsoleRole = z.infer<typeof consoleOidcSchema>['roles'][number];
+
 export const configSchema = z
   .object({
     /** Where the SQLite database lives. */
@@ -76,6 +103,20 @@ export const configSchema = z
     admin: z
       .object({
         listen: listen(8442),
+        /**
+         * The admin API and console as browsers and clients reach them, e.g. behind a TLS proxy
+         * https://tollgate-admin.example.com. An https URL makes console cookies Secure.
+         */
+        publicUrl: httpUrl.optional(),
+        console: z
+          .object({
+            /** A console session ends after this many minutes without a request. */
+            idleMinutes: z.number().int().min(1).max(24 * 60).default(30),
+            /** Sign-in through authsvc.oidc's provider: claims map to one factory and its scopes. */
+            oidc: consoleOidcSchema.optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -324,7 +365,7 @@ export function realmUrl(config: Config): string {
 }
 
 export function adminUrl(config: Config): string {
-  return `http://${urlHost(config.admin.listen.host)}:${config.admin.listen.port}`;
+  return (config.admin.publicUrl ?? `http://${urlHost(config.admin.listen.host)}:${config.admin.listen.port}`).replace(/\/+$/, '');
 }
 
 function urlHost(h: string): string {

@@ -29,7 +29,7 @@ export const caCommands: Command[] = [
     summary: 'list the device CAs of a factory',
     mode: 'any',
     async run(ctx, { args }) {
-      const cas = await ctx.client().listCas(args.factory);
+      const cas = (await ctx.client().listCas(args.factory)).items;
       ctx.print(cas, () => table(['ID', 'KIND', 'STATE', 'NOT AFTER', 'COMMON NAME'], cas.map((c) => [c.id, c.kind, c.state, c.notAfter, c.commonName])));
     },
   },

@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import { DEVICE_FILES, checkRegistries, prepareBundleDir, writeDeviceBundle } from '../device-files.js';
 import { usageError } from '../failure.js';
 import { readInputFile } from '../files.js';
-import { fields, table } from '../format.js';
+import { fields, nextPageHint, table } from '../format.js';
 import { renewCommand } from './device-renew.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -139,12 +139,16 @@ const STATES: readonly DeviceState[] = ['active', 'pending', 'disabled', 'revoke
 const list: Command = {
   name: ['device', 'list'],
   args: ['factory'],
-  usage: '<factory> [--state <state>] [--limit <n>] [--after <uuid>]',
+  usage: '<factory> [--state <state>] [--test | --no-test] [--search <text>] [--limit <n>] [--after <cursor>]',
   summary: 'list the devices of a factory, by UUID',
+  details: 'When more devices follow, the command that shows the next page is printed on stderr.',
   options: {
     state: { type: 'string', value: 'state', help: `only devices in this state: ${STATES.join(', ')}` },
+    test: { type: 'boolean', help: 'only test devices' },
+    'no-test': { type: 'boolean', help: 'only enrolled (non-test) devices' },
+    search: { type: 'string', value: 'text', help: 'only devices whose UUID starts with, or whose name contains, this text' },
     limit: { type: 'string', value: 'n', help: 'at most this many (1-1000, default 100)' },
-    after: { type: 'string', value: 'uuid', help: 'continue after this UUID (the last of the previous page)' },
+    after: { type: 'string', value: 'cursor', help: 'continue from the cursor the previous page printed' },
   },
   mode: 'any',
   async run(ctx, input) {
@@ -152,11 +156,16 @@ const list: Command = {
     if (state !== undefined && !(STATES as readonly string[]).includes(state)) {
       throw usageError('state_invalid', `--state must be one of ${STATES.join(', ')}`);
     }
-    const devices = await ctx.client().listDevices(input.args.factory, {
+    if (input.options.test === true && input.options['no-test'] === true) throw usageError('usage_option_conflict', 'give --test or --no-test, not both');
+    const page = await ctx.client().listDevices(input.args.factory, {
       state,
+      test: input.options.test === true ? 'true' : input.options['no-test'] === true ? 'false' : undefined,
+      search: stringOption(input, 'search'),
       limit: intOption(input, 'limit', 1, 1000),
-      after: stringOption(input, 'after'),
+      cursor: stringOption(input, 'after'),
     });
+    const devices = page.items;
+    nextPageHint(ctx, page.next, ['device', 'list', input.args.factory!]);
     ctx.print(devices, () =>
       table(
         ['UUID', 'STATE', 'TEST', 'NOT AFTER', 'NAME'],

@@ -61,7 +61,7 @@ export const tokenCommands: Command[] = [
     summary: 'list the API tokens of a factory (never their secrets)',
     mode: 'any',
     async run(ctx, { args }) {
-      const tokens = await ctx.client().listTokens(args.factory);
+      const tokens = (await ctx.client().listTokens(args.factory)).items;
       ctx.print(tokens, () =>
         table(
           ['ID', 'SCOPES', 'CREATED', 'EXPIRES', 'REVOKED', 'DESCRIPTION'],

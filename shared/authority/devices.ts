@@ -1,6 +1,6 @@
-import { conflict, invalidInput, notFound } from '../errors.js';
+import { conflict, invalidInput, isTollgateError, notFound } from '../errors.js';
 import { isIssuedBy, issueCertificate, parseCertificate, parseCsr, type CertificateInfo } from '../pki/index.js';
-import type { Device, DeviceCa, DeviceState, Factory } from '../store/types.js';
+import type { AuditEntry, Device, DeviceCa, DeviceState, Factory } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 import { certificatePolicy, checkKeyType } from './factory-settings.js';
 import { signingCaFor } from './factories.js';
@@ -66,6 +66,23 @@ async function refuseDuplicate(deps: AuthorityDeps, uuid: string): Promise<void>
 
 /** Enrolls a device from its CSR: the factory's online CA signs it. */
 export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: Factory, request: CsrEnrollment): Promise<Enrolled> {
+  return store(deps, await prepareFromCsr(deps, actor, factory, request));
+}
+
+/** A checked enrollment, not yet written: the device record, its audit entry, and what the device gets. */
+export interface PreparedEnrollment {
+  device: Device;
+  audit: AuditEntry;
+  certificatePem: string;
+  caCertificatePem: string;
+}
+
+async function store(deps: AuthorityDeps, prepared: PreparedEnrollment): Promise<Enrolled> {
+  const device = await deps.store.insertDevice(prepared.device, prepared.audit);
+  return { device, certificatePem: prepared.certificatePem, caCertificatePem: prepared.caCertificatePem };
+}
+
+async function prepareFromCsr(deps: AuthorityDeps, actor: Actor, factory: Factory, request: CsrEnrollment): Promise<PreparedEnrollment> {
   if (typeof request.csrPem !== 'string') throw invalidInput('csr_missing', 'a PEM certificate signing request (csr) is required');
   const name = assertLabel(request.name, 'name', 128);
   const csr = await parseCsr(request.csrPem);
@@ -117,17 +134,20 @@ export async function enrollFromCsr(deps: AuthorityDeps, actor: Actor, factory: 
     issuer: { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) },
   });
   const cert = parseCertificate(certificatePem);
-  const device = await insert(deps, actor, factory, ca, cert, uuid, name, request.test === true, 'csr');
-  return { device, certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
+  return { ...deviceRecord(deps, actor, factory, ca, cert, uuid, name, request.test === true, 'csr'), certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
 }
 
 /** Enrolls a device from a certificate one of the factory's CAs issued (the factory signed it offline). */
-export async function enrollFromCertificate(
-  deps: AuthorityDeps,
-  actor: Actor,
-  factory: Factory,
-  request: { certificatePem: unknown; name?: unknown },
-): Promise<Enrolled> {
+export async function enrollFromCertificate(deps: AuthorityDeps, actor: Actor, factory: Factory, request: CertificateEnrollment): Promise<Enrolled> {
+  return store(deps, await prepareFromCertificate(deps, actor, factory, request));
+}
+
+export interface CertificateEnrollment {
+  certificatePem: unknown;
+  name?: unknown;
+}
+
+async function prepareFromCertificate(deps: AuthorityDeps, actor: Actor, factory: Factory, request: CertificateEnrollment): Promise<PreparedEnrollment> {
   if (typeof request.certificatePem !== 'string') throw invalidInput('certificate_missing', 'a PEM device certificate is required');
   const name = assertLabel(request.name, 'name', 128);
   const cert = parseCertificate(request.certificatePem);
@@ -146,8 +166,55 @@ export async function enrollFromCertificate(
 
   const ca = await issuingCa(deps, factory, cert);
   await refuseDuplicate(deps, uuid);
-  const device = await insert(deps, actor, factory, ca, cert, uuid, name, false, 'certificate');
-  return { device, certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
+  return { ...deviceRecord(deps, actor, factory, ca, cert, uuid, name, false, 'certificate'), certificatePem: cert.pem, caCertificatePem: ca.certificatePem };
+}
+
+/** One row of a bulk enrollment: a CSR (signed by the online CA) or a certificate a factory CA issued. */
+export type BulkEnrollmentRow = ({ csrPem: unknown; days?: unknown } | { certificatePem: unknown }) & { name?: unknown };
+
+export type BulkRowResult = { row: number; uuid: string; ok: true } | { row: number; uuid: string | null; ok: false; code: string; message: string };
+
+/** The most rows one bulk enrollment takes: a batch a person can still read the results of. */
+export const BULK_ENROLLMENT_MAX_ROWS = 500;
+
+/**
+ * Enrolls many devices at once, all or nothing: every row is checked (and its certificate signed)
+ * first; if any row is refused, nothing is written and the result names each row's fate. Then every
+ * device and its audit record are written in one transaction.
+ */
+export async function enrollBatch(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  rows: readonly BulkEnrollmentRow[],
+): Promise<{ ok: true; results: BulkRowResult[]; enrolled: Enrolled[] } | { ok: false; results: BulkRowResult[] }> {
+  if (rows.length === 0 || rows.length > BULK_ENROLLMENT_MAX_ROWS) {
+    throw invalidInput('rows_invalid', `a bulk enrollment takes 1 to ${BULK_ENROLLMENT_MAX_ROWS} rows`);
+  }
+  const prepared: (PreparedEnrollment | null)[] = [];
+  const results: BulkRowResult[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, row] of rows.entries()) {
+    try {
+      const p =
+        'csrPem' in row
+          ? await prepareFromCsr(deps, actor, factory, { csrPem: row.csrPem, name: row.name, days: row.days })
+          : await prepareFromCertificate(deps, actor, factory, { certificatePem: row.certificatePem, name: row.name });
+      const twin = seen.get(p.device.uuid);
+      if (twin !== undefined) throw conflict('device_exists', `row ${twin + 1} enrolls the same UUID ${p.device.uuid}`);
+      seen.set(p.device.uuid, i);
+      prepared.push(p);
+      results.push({ row: i + 1, uuid: p.device.uuid, ok: true });
+    } catch (e) {
+      if (!isTollgateError(e) || e.kind === 'unavailable') throw e;
+      prepared.push(null);
+      results.push({ row: i + 1, uuid: null, ok: false, code: e.code, message: e.message });
+    }
+  }
+  const ready = prepared.filter((p): p is PreparedEnrollment => p !== null);
+  if (ready.length !== rows.length) return { ok: false, results };
+  const devices = await deps.store.insertDevices(ready.map(({ device, audit }) => ({ device, audit: { ...audit, details: { ...audit.details, bulk: true } } })));
+  return { ok: true, results, enrolled: devices.map((device, i) => ({ device, certificatePem: ready[i]!.certificatePem, caCertificatePem: ready[i]!.caCertificatePem })) };
 }
 
 async function issuingCa(deps: AuthorityDeps, factory: Factory, cert: CertificateInfo): Promise<DeviceCa> {
@@ -173,6 +240,23 @@ export async function insert(
   via: 'csr' | 'certificate' | 'jit',
   state: DeviceState = 'active',
 ): Promise<Device> {
+  const record = deviceRecord(deps, actor, factory, ca, cert, uuid, name, isTest, via, state);
+  return deps.store.insertDevice(record.device, record.audit);
+}
+
+/** The device record an enrollment writes, and the audit entry that describes it. */
+function deviceRecord(
+  deps: AuthorityDeps,
+  actor: Actor,
+  factory: Factory,
+  ca: DeviceCa,
+  cert: CertificateInfo,
+  uuid: string,
+  name: string | null,
+  isTest: boolean,
+  via: 'csr' | 'certificate' | 'jit',
+  state: DeviceState = 'active',
+): { device: Device; audit: AuditEntry } {
   const now = deps.now();
   const device: Device = {
     uuid,
@@ -189,16 +273,16 @@ export async function insert(
     createdAt: now,
     updatedAt: now,
   };
-  return deps.store.insertDevice(
+  return {
     device,
-    auditOf(actor, {
+    audit: auditOf(actor, {
       action: via === 'jit' ? 'device.registered_jit' : 'device.enrolled',
       outcome: 'success',
       factoryId: factory.id,
       target: uuid,
       details: { via, caId: ca.id, state, test: isTest, fingerprint256: cert.fingerprint256, notAfter: cert.notAfter.toISOString() },
     }),
-  );
+  };
 }
 
 export async function requireDevice(deps: AuthorityDeps, factory: Factory, uuid: unknown): Promise<Device> {

@@ -10,9 +10,16 @@ import { auditOf, type Actor, type AuthorityDeps } from './context.js';
  */
 
 export const KEY_TYPES: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
-const JIT_MODES: readonly JitMode[] = ['off', 'pending', 'active'];
-const CERT_DAYS_MAX = 3650;
-const TEST_HOURS_MAX = 24 * 30;
+export const JIT_MODES: readonly JitMode[] = ['off', 'pending', 'active'];
+
+/** What the operator's configuration (pki.*) allows; a factory may narrow it, never widen it. */
+export function operatorLimits(deps: AuthorityDeps) {
+  return {
+    certMaxDays: deps.policy.deviceCertDays,
+    testCertMaxHours: deps.policy.testCertMaxHours,
+    keyTypes: deps.policy.allowedKeyTypes ?? KEY_TYPES,
+  };
+}
 
 /** The policy in force for one factory, defaults resolved. */
 export interface CertificatePolicy {
@@ -54,19 +61,19 @@ export interface FactorySettingsPatch {
 function limit(value: unknown, field: string, max: number): number | null {
   if (value === null) return null;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw invalidInput(`${field}_invalid`, `${field} must be a whole number between 1 and ${max} (or null for the default)`);
+    throw invalidInput(`${field}_invalid`, `${field} must be a whole number between 1 and ${max}, the operator's limit (or null for the default)`);
   }
   return value;
 }
 
-function keyTypes(value: unknown): KeyAlgorithm[] | null {
+function keyTypes(value: unknown, allowed: readonly KeyAlgorithm[]): KeyAlgorithm[] | null {
   if (value === null) return null;
   if (!Array.isArray(value) || value.length === 0 || value.length > KEY_TYPES.length) {
-    throw invalidInput('key_types_invalid', `key_types must be a non-empty list drawn from ${KEY_TYPES.join(', ')}`);
+    throw invalidInput('key_types_invalid', `key_types must be a non-empty list drawn from ${allowed.join(', ')}`);
   }
   for (const k of value) {
-    if (!KEY_TYPES.includes(k as KeyAlgorithm)) {
-      throw invalidInput('key_types_invalid', `unknown key type "${String(k).slice(0, 32)}"; expected ${KEY_TYPES.join(', ')}`);
+    if (!allowed.includes(k as KeyAlgorithm)) {
+      throw invalidInput('key_types_invalid', `key type "${String(k).slice(0, 32)}" is not allowed here; the operator allows ${allowed.join(', ')}`);
     }
   }
   return [...new Set(value as KeyAlgorithm[])];
@@ -75,7 +82,7 @@ function keyTypes(value: unknown): KeyAlgorithm[] | null {
 export async function getFactorySettings(deps: AuthorityDeps, factory: Factory) {
   const stored = await deps.store.getFactorySettings(factory.id);
   const effective = await certificatePolicy(deps, factory.id);
-  return { factory: factory.name, ...effective, updatedAt: stored ? new Date(stored.updatedAt).toISOString() : null };
+  return { factory: factory.name, ...effective, updatedAt: stored ? new Date(stored.updatedAt).toISOString() : null, limits: operatorLimits(deps) };
 }
 
 /** Applies the fields present in `patch`; absent fields keep their value, null restores the default. */
@@ -93,9 +100,10 @@ export async function updateFactorySettings(deps: AuthorityDeps, actor: Actor, f
     if (!JIT_MODES.includes(patch.jit as JitMode)) throw invalidInput('jit_invalid', `jit must be one of ${JIT_MODES.join(', ')}`);
     next.jitMode = patch.jit as JitMode;
   }
-  if (patch.certMaxDays !== undefined) next.certMaxDays = limit(patch.certMaxDays, 'cert_max_days', CERT_DAYS_MAX);
-  if (patch.testCertMaxHours !== undefined) next.testCertMaxHours = limit(patch.testCertMaxHours, 'test_cert_max_hours', TEST_HOURS_MAX);
-  if (patch.keyTypes !== undefined) next.keyTypes = keyTypes(patch.keyTypes);
+  const limits = operatorLimits(deps);
+  if (patch.certMaxDays !== undefined) next.certMaxDays = limit(patch.certMaxDays, 'cert_max_days', limits.certMaxDays);
+  if (patch.testCertMaxHours !== undefined) next.testCertMaxHours = limit(patch.testCertMaxHours, 'test_cert_max_hours', limits.testCertMaxHours);
+  if (patch.keyTypes !== undefined) next.keyTypes = keyTypes(patch.keyTypes, limits.keyTypes);
   await deps.store.putFactorySettings(
     next,
     auditOf(actor, {

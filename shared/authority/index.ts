@@ -11,3 +11,4 @@ export * from './ca-registration.js';
 export * from './next-key.js';
 export * from './device-events.js';
 export * from './registration.js';
+export * from './console.js';

@@ -77,7 +77,8 @@ export function observeAudit<S extends Store>(store: S, sink: (e: AuditEntry) =>
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
-        const entries = args.filter(isAuditEntry);
+        // Batch writes carry their entries in a list of `{ ..., audit }` items.
+        const entries = args.flatMap((a) => (Array.isArray(a) ? a.map((x: unknown) => (x as { audit?: unknown } | null)?.audit ?? x) : [a])).filter(isAuditEntry);
         if (entries.length === 0 || !(result instanceof Promise)) return result;
         return result.then((r: unknown) => {
           for (const e of entries) sink(e);

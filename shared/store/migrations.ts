@@ -203,4 +203,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'console sign-in codes and audit filters by actor',
+    sql: `
+      -- Single-use codes that sign the web console in as the operator; only their SHA-256 is kept.
+      CREATE TABLE console_signin_codes (
+        code_hash   TEXT PRIMARY KEY,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_factory_actor ON audit_log(factory_id, actor, id);
+    `,
+  },
 ];

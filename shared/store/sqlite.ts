@@ -15,6 +15,7 @@ import type {
   DeviceAuthView,
   DeviceCa,
   DeviceCertificateRotation,
+  DeviceListOptions,
   DeviceState,
   Factory,
   FactorySettings,
@@ -116,7 +117,8 @@ function toAudit(r: Row): AuditRecord {
 }
 
 const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
+// A page of at most 1000, plus one row that tells the caller whether another page follows.
+const MAX_PAGE = 1001;
 
 function pageSize(options?: ListOptions): number {
   const n = options?.limit ?? DEFAULT_PAGE;
@@ -428,37 +430,52 @@ export class SqliteStore implements Store {
 
   async insertDevice(device: Device, audit: AuditEntry): Promise<Device> {
     return this.write(() => {
-      try {
-        this.stmt(
-          `INSERT INTO devices(uuid, factory_id, ca_id, name, state, state_reason, is_test, certificate_pem,
-                               certificate_fingerprint, public_key_fingerprint, not_after, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          device.uuid,
-          device.factoryId,
-          device.caId,
-          device.name,
-          device.state,
-          device.stateReason,
-          device.isTest ? 1 : 0,
-          device.certificatePem,
-          device.certificateFingerprint,
-          device.publicKeyFingerprint,
-          device.notAfter,
-          device.createdAt,
-          device.updatedAt,
-        );
-      } catch (e) {
-        if (isUniqueViolation(e)) {
-          const existing = this.stmt('SELECT 1 FROM devices WHERE uuid = ?').get(device.uuid);
-          if (existing) throw conflict('device_exists', `a device with UUID ${device.uuid} is already enrolled`);
-          throw conflict('certificate_in_use', 'this certificate is already enrolled for another device');
-        }
-        throw e;
-      }
+      this.insertDeviceRow(device);
       this.audit(audit);
       return device;
     });
+  }
+
+  async insertDevices(entries: { device: Device; audit: AuditEntry }[]): Promise<Device[]> {
+    // One transaction: a refusal of any row (a UUID enrolled meanwhile) rolls back every row.
+    return this.write(() =>
+      entries.map(({ device, audit }) => {
+        this.insertDeviceRow(device);
+        this.audit(audit);
+        return device;
+      }),
+    );
+  }
+
+  private insertDeviceRow(device: Device): void {
+    try {
+      this.stmt(
+        `INSERT INTO devices(uuid, factory_id, ca_id, name, state, state_reason, is_test, certificate_pem,
+                             certificate_fingerprint, public_key_fingerprint, not_after, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        device.uuid,
+        device.factoryId,
+        device.caId,
+        device.name,
+        device.state,
+        device.stateReason,
+        device.isTest ? 1 : 0,
+        device.certificatePem,
+        device.certificateFingerprint,
+        device.publicKeyFingerprint,
+        device.notAfter,
+        device.createdAt,
+        device.updatedAt,
+      );
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        const existing = this.stmt('SELECT 1 FROM devices WHERE uuid = ?').get(device.uuid);
+        if (existing) throw conflict('device_exists', `a device with UUID ${device.uuid} is already enrolled`);
+        throw conflict('certificate_in_use', 'this certificate is already enrolled for another device');
+      }
+      throw e;
+    }
   }
 
   async getDevice(uuid: string): Promise<DeviceAuthView | null> {
@@ -479,15 +496,34 @@ export class SqliteStore implements Store {
     };
   }
 
-  async listDevices(factoryId: string, options: ListOptions & { state?: DeviceState } = {}): Promise<Device[]> {
+  async listDevices(factoryId: string, options: DeviceListOptions = {}): Promise<Device[]> {
     const limit = pageSize(options);
+    const search = options.search === undefined || options.search === '' ? null : options.search;
+    // A UUID prefix or a part of the name; LIKE wildcards in the search text match themselves.
+    const like = search === null ? null : search.replace(/[\\%_]/g, (c) => `\\${c}`);
+    const test = options.test === undefined ? null : options.test ? 1 : 0;
     return this.read(() => {
       const rows = this.stmt(
-        `SELECT * FROM devices WHERE factory_id = ? AND uuid > ? AND (? IS NULL OR state = ?)
+        `SELECT * FROM devices WHERE factory_id = ? AND uuid > ? AND (? IS NULL OR state = ?) AND (? IS NULL OR is_test = ?)
+            AND (? IS NULL OR uuid LIKE ? || '%' ESCAPE '\\' OR name LIKE '%' || ? || '%' ESCAPE '\\')
           ORDER BY uuid LIMIT ?`,
-      ).all(factoryId, options.after ?? '', options.state ?? null, options.state ?? null, limit) as Row[];
+      ).all(factoryId, options.after ?? '', options.state ?? null, options.state ?? null, test, test, like, like, like, limit) as Row[];
       return rows.map(toDevice);
     });
+  }
+
+  async countDevicesByCa(factoryId: string): Promise<Map<string, Record<DeviceState, number>>> {
+    const rows = this.read(
+      () => this.stmt('SELECT ca_id, state, COUNT(*) AS n FROM devices WHERE factory_id = ? GROUP BY ca_id, state').all(factoryId) as Row[],
+    );
+    const counts = new Map<string, Record<DeviceState, number>>();
+    for (const r of rows) {
+      const perCa = counts.get(str(r.ca_id)) ?? { active: 0, pending: 0, disabled: 0, revoked: 0 };
+      const state = str(r.state);
+      if (state in perCa) perCa[state as DeviceState] = num(r.n);
+      counts.set(str(r.ca_id), perCa);
+    }
+    return counts;
   }
 
   async setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device> {
@@ -746,25 +782,36 @@ export class SqliteStore implements Store {
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditRecord[]> {
     const limit = pageSize(filter);
-    const after = filter.after === undefined ? 0 : Number.parseInt(filter.after, 10) || 0;
+    const desc = filter.order === 'desc';
+    const cursor = filter.after === undefined ? null : Number.parseInt(filter.after, 10);
+    const after = cursor === null || !Number.isFinite(cursor) ? (desc ? Number.MAX_SAFE_INTEGER : 0) : cursor;
+    const v = (x: string | number | undefined) => x ?? null;
     return this.read(() =>
       (
         this.stmt(
           `SELECT * FROM audit_log
-            WHERE id > ? AND (? IS NULL OR factory_id = ?) AND (? IS NULL OR target = ?) AND (? IS NULL OR action = ?)
-            ORDER BY id LIMIT ?`,
+            WHERE ${desc ? 'id < ?' : 'id > ?'} AND (? IS NULL OR factory_id = ?) AND (? IS NULL OR target = ?) AND (? IS NULL OR action = ?)
+              AND (? IS NULL OR actor = ?) AND (? IS NULL OR outcome = ?) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?)
+            ORDER BY id ${desc ? 'DESC' : 'ASC'} LIMIT ?`,
         ).all(
           after,
-          filter.factoryId ?? null,
-          filter.factoryId ?? null,
-          filter.target ?? null,
-          filter.target ?? null,
-          filter.action ?? null,
-          filter.action ?? null,
+          ...[filter.factoryId, filter.target, filter.action, filter.actor, filter.outcome, filter.since, filter.until].flatMap((x) => [v(x), v(x)]),
           limit,
         ) as Row[]
       ).map(toAudit),
     );
+  }
+
+  async addConsoleSigninCode(code: { codeHash: string; createdAt: number; expiresAt: number }, audit: AuditEntry): Promise<void> {
+    this.write(() => {
+      this.stmt('DELETE FROM console_signin_codes WHERE expires_at <= ?').run(code.createdAt);
+      this.stmt('INSERT INTO console_signin_codes(code_hash, created_at, expires_at) VALUES (?, ?, ?)').run(code.codeHash, code.createdAt, code.expiresAt);
+      this.audit(audit);
+    });
+  }
+
+  async consumeConsoleSigninCode(codeHash: string, now: number): Promise<boolean> {
+    return this.write(() => this.stmt('DELETE FROM console_signin_codes WHERE code_hash = ? AND expires_at > ?').run(codeHash, now).changes === 1);
   }
 
   async purgeAuditLog(cutoff: number, maxRows: number, audit: AuditEntry): Promise<{ deleted: number; cutoff: number; more: boolean }> {

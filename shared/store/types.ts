@@ -166,6 +166,21 @@ export interface AuditFilter extends ListOptions {
   factoryId?: string;
   target?: string;
   action?: string;
+  actor?: string;
+  outcome?: AuditOutcome;
+  /** Records at or after this time (ms since the epoch) ... */
+  since?: number;
+  /** ... and before this one. */
+  until?: number;
+  /** Oldest first (default), or newest first; `after` is then the id the page continues below. */
+  order?: 'asc' | 'desc';
+}
+
+export interface DeviceListOptions extends ListOptions {
+  state?: DeviceState;
+  /** A UUID prefix or a part of the name. */
+  search?: string;
+  test?: boolean;
 }
 
 export interface Store {
@@ -180,8 +195,12 @@ export interface Store {
   setDeviceCaState(id: string, state: CaState, reason: string | null, audit: AuditEntry): Promise<DeviceCa>;
 
   insertDevice(device: Device, audit: AuditEntry): Promise<Device>;
+  /** Inserts every device with its audit record in one transaction: all of them, or none. */
+  insertDevices(entries: { device: Device; audit: AuditEntry }[]): Promise<Device[]>;
   getDevice(uuid: string): Promise<DeviceAuthView | null>;
-  listDevices(factoryId: string, options?: ListOptions & { state?: DeviceState }): Promise<Device[]>;
+  listDevices(factoryId: string, options?: DeviceListOptions): Promise<Device[]>;
+  /** How many devices of the factory each CA issued, by state. */
+  countDevicesByCa(factoryId: string): Promise<Map<string, Record<DeviceState, number>>>;
   /** Changes the state; leaving `active` also deletes every token of the device. */
   setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
   deleteDevice(uuid: string, audit: AuditEntry): Promise<void>;
@@ -218,6 +237,11 @@ export interface Store {
   revokeToken(id: string, audit: AuditEntry): Promise<void>;
   /** Deletes tokens whose expiry is before `now`; returns how many. */
   purgeExpiredTokens(now: number): Promise<number>;
+
+  /** A single-use code that signs the console in as the operator (`tollgate console`); stored hashed. */
+  addConsoleSigninCode(code: { codeHash: string; createdAt: number; expiresAt: number }, audit: AuditEntry): Promise<void>;
+  /** Deletes the code if it is unexpired at `now`; true if it was. */
+  consumeConsoleSigninCode(codeHash: string, now: number): Promise<boolean>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter?: AuditFilter): Promise<AuditRecord[]>;

@@ -394,7 +394,7 @@ describe('CA disable versus revoke', () => {
     const jitDevice = await deviceCertificate(external, randomUUID(), 'cas');
     expect((await get('/hub-creds/', jitDevice)).status).toBe(200);
 
-    const online = (await service.listCas(operator, 'cas')).find((c) => c.kind === 'online')!;
+    const online = (await service.listCas(operator, 'cas')).items.find((c) => c.kind === 'online')!;
     await service.setCaState(operator, 'cas', online.id, 'disabled', 'line closed');
     await service.setCaState(operator, 'cas', extCa.id, 'disabled', 'line closed');
 
@@ -557,7 +557,7 @@ describe('renewal on the device', () => {
     // The gateway refuses the next renewal (its CA no longer issues): get still answers, and says why on debug only.
     const other = await enroll('policy');
     const od = deviceDir(other);
-    const policyCa = (await service.listCas(operator, 'policy')).find((c) => c.kind === 'online')!;
+    const policyCa = (await service.listCas(operator, 'policy')).items.find((c) => c.kind === 'online')!;
     await service.setCaState(operator, 'policy', policyCa.id, 'disabled', 'no more renewals');
     try {
       let refusedDebug = '';

@@ -322,7 +322,8 @@ describe('device management', () => {
     const uuid = await enrolled();
     const list = await api.get('/v1/factories/acme/devices?state=active&limit=1000');
     expect(list.status).toBe(200);
-    expect(list.body.map((d: { uuid: string }) => d.uuid)).toContain(uuid);
+    expect(list.body.items.map((d: { uuid: string }) => d.uuid)).toContain(uuid);
+    expect(list.body.next).toBeNull();
 
     const show = await api.get(`/v1/factories/acme/devices/${uuid}`, 'reader');
     expect(show.status).toBe(200);
@@ -332,7 +333,7 @@ describe('device management', () => {
     const disabled = await api.post(`/v1/factories/acme/devices/${uuid}/disable`, { reason: 'maintenance' });
     expect([disabled.status, disabled.body.state, disabled.body.stateReason]).toEqual([200, 'disabled', 'maintenance']);
     const disabledList = await api.get('/v1/factories/acme/devices?state=disabled');
-    expect(disabledList.body.map((d: { uuid: string }) => d.uuid)).toEqual([uuid]);
+    expect(disabledList.body.items.map((d: { uuid: string }) => d.uuid)).toEqual([uuid]);
     const enabled = await request(app).post(`/v1/factories/acme/devices/${uuid}/enable`).set('Authorization', `Bearer ${secrets.admin}`);
     expect([enabled.status, enabled.body.state]).toEqual([200, 'active']);
     const revoked = await api.post(`/v1/factories/acme/devices/${uuid}/revoke`, { reason: 'stolen' });
@@ -340,7 +341,7 @@ describe('device management', () => {
     await refused(() => api.post(`/v1/factories/acme/devices/${uuid}/enable`, {}), 409, 'device_state_transition');
 
     const history = await api.get(`/v1/factories/acme/audit?target=${uuid}`);
-    expect(history.body.map((h: { action: string }) => h.action)).toEqual(['device.enrolled', 'device.disabled', 'device.enabled', 'device.revoked']);
+    expect(history.body.items.map((h: { action: string }) => h.action)).toEqual(['device.enrolled', 'device.disabled', 'device.enabled', 'device.revoked']);
 
     const deleted = await api.delete(`/v1/factories/acme/devices/${uuid}`);
     expect(deleted.status).toBe(204);
@@ -364,14 +365,14 @@ describe('device management', () => {
     expect(created.body).toMatchObject({ kind: 'online', commonName: 'ACME second CA', state: 'active' });
     const shown = await api.get(`/v1/factories/acme/cas/${created.body.id}`);
     expect(shown.body.id).toBe(created.body.id);
-    expect((await api.get('/v1/factories/acme/cas')).body.map((c: { id: string }) => c.id)).toContain(created.body.id);
+    expect((await api.get('/v1/factories/acme/cas')).body.items.map((c: { id: string }) => c.id)).toContain(created.body.id);
     const disabled = await api.post(`/v1/factories/acme/cas/${created.body.id}/disable`, { reason: 'rotation' });
     expect([disabled.status, disabled.body.state]).toEqual([200, 'disabled']);
 
     await refused(() => api.post('/v1/factories/acme/cas', { kind: 'bogus' }), 400, 'kind_invalid');
     await refused(() => api.post('/v1/factories/acme/cas', { kind: 'online', days: 0 }), 400, 'days_invalid');
     await refused(() => api.post('/v1/factories/acme/cas', { kind: 'online', certificate: 'x' }), 400, 'body_unknown_key');
-    const otherCa = (await api.get('/v1/factories/other/cas', 'other')).body[0].id as string;
+    const otherCa = (await api.get('/v1/factories/other/cas', 'other')).body.items[0].id as string;
     const foreign = await api.get(`/v1/factories/acme/cas/${otherCa}`);
     expect([foreign.status, foreign.body.error.code]).toEqual([404, 'ca_not_found']);
     await refused(() => api.post(`/v1/factories/acme/cas/${otherCa}/revoke`, {}), 404, 'ca_not_found');
@@ -384,7 +385,12 @@ describe('device management', () => {
       ['/v1/factories/acme/devices?state=gone', 'state_invalid'],
       ['/v1/factories/acme/devices?state=a&state=b', 'state_invalid'],
       ['/v1/factories/acme/devices?bogus=1', 'query_unknown_key'],
-      ['/v1/factories/acme/audit?after=x', 'after_invalid'],
+      ['/v1/factories/acme/audit?after=x', 'query_unknown_key'],
+      ['/v1/factories/acme/audit?cursor=x', 'cursor_invalid'],
+      ['/v1/factories/acme/devices?cursor=WyJhdWRpdC1hc2MiLDFd', 'cursor_invalid'],
+      ['/v1/factories/acme/audit?from=yesterday', 'from_invalid'],
+      ['/v1/factories/acme/audit?outcome=maybe', 'outcome_invalid'],
+      ['/v1/factories/acme/devices?test=yes', 'test_invalid'],
       ['/v1/factories/acme/audit?limit=5000', 'limit_invalid'],
     ] as const;
     for (const [path, code] of bad) {
@@ -403,13 +409,13 @@ describe('API tokens', () => {
 
     const list = await api.get('/v1/factories/acme/tokens');
     expect(list.status).toBe(200);
-    expect(list.body.map((t: { id: string }) => t.id)).toContain(created.body.id);
+    expect(list.body.items.map((t: { id: string }) => t.id)).toContain(created.body.id);
     expect(JSON.stringify(list.body)).not.toMatch(/tg[adr]_[A-Za-z0-9_-]{49}/);
-    for (const t of list.body as Record<string, unknown>[]) expect(Object.keys(t)).not.toContain('secret');
+    for (const t of list.body.items as Record<string, unknown>[]) expect(Object.keys(t)).not.toContain('secret');
 
     const revoked = await api.delete(`/v1/factories/acme/tokens/${created.body.id}`);
     expect(revoked.status).toBe(204);
-    const after = (await api.get('/v1/factories/acme/tokens')).body.find((t: { id: string }) => t.id === created.body.id);
+    const after = (await api.get('/v1/factories/acme/tokens')).body.items.find((t: { id: string }) => t.id === created.body.id);
     expect(after.revokedAt).not.toBeNull();
     await refused(() => api.delete(`/v1/factories/acme/tokens/${created.body.id}`), 404, 'token_not_found');
   });

@@ -19,6 +19,7 @@ const ERRORS: Record<number, string> = {
   403: 'not allowed: another factory, a missing scope, or a console request without its CSRF token',
   404: 'no such factory, device, CA or token',
   409: 'the state does not allow it (duplicate, revoked, ...)',
+  413: 'a request body over the size limit',
   415: 'a request body that is not application/json',
   429: 'too many requests',
   503: 'the store is busy or a provider is down; retry',

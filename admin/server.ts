@@ -1,13 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { AuthorityDeps } from '../shared/authority/index.js';
-import { gatewayUrl, type LoadedConfig } from '../shared/config.js';
+import { createOidcAuthenticator } from '../authsvc/authn/oidc.js';
+import { packageVersion } from '../helper/version.js';
+import { adminUrl, gatewayUrl, type LoadedConfig } from '../shared/config.js';
+import { invalidInput } from '../shared/errors.js';
 import { gatewayTls } from '../shared/devpki.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
 import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import { createAdminApp } from './app.js';
+import { ConsoleAuth } from './console-auth.js';
+import { ConsoleOidc } from './console-oidc.js';
+import { SessionStore } from './session.js';
 import { AdminService } from './service.js';
 
 export interface RunningAdmin {
@@ -35,6 +41,38 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
+ * Console sign-in as configured: sessions with the configured idle time, Secure cookies when the
+ * console's public URL is https, and OIDC sign-in when admin.console.oidc and authsvc.oidc are set.
+ */
+export function consoleAuth(config: LoadedConfig, deps: AuthorityDeps, service: AdminService, log?: Logger): ConsoleAuth {
+  const publicUrl = adminUrl(config);
+  const wanted = config.admin.console.oidc;
+  const provider = config.authsvc.oidc;
+  if (wanted && !provider) throw invalidInput('config_invalid', 'admin.console.oidc needs authsvc.oidc: the console signs people in with the realm\'s provider');
+  let oidc: ConsoleOidc | undefined;
+  if (wanted && provider) {
+    const clientId = wanted.clientId ?? provider.clientId ?? provider.audience[0]!;
+    oidc = new ConsoleOidc({
+      issuer: provider.issuer,
+      clientId,
+      redirectUri: `${publicUrl}/v1/session/oidc/callback`,
+      // The realm's own verification, for ID tokens issued to the console's client.
+      authenticator: createOidcAuthenticator({ ...provider, audience: [clientId] }, log ? { log } : {}),
+      accountClaim: provider.accountClaim,
+      roles: wanted.roles,
+      now: deps.now,
+    });
+  }
+  return new ConsoleAuth({
+    deps,
+    service,
+    sessions: new SessionStore(config.admin.console.idleMinutes * 60_000, deps.now),
+    secure: publicUrl.startsWith('https:'),
+    ...(oidc ? { oidc } : {}),
+  });
+}
+
+/**
  * The admin API on its own plain-HTTP listener, never on the device mTLS port: device
  * certificates must not be a way in to administration, and the admin API must stay reachable when
  * no device CA exists yet.
@@ -46,11 +84,14 @@ export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metric
     // Bearer tokens cross this listener in clear text: beyond loopback it belongs behind a TLS proxy.
     log.warn({ host }, 'the admin API listens beyond loopback over plain HTTP; put it behind a TLS-terminating proxy');
   }
+  const service = new AdminService(deps);
   const app = createAdminApp({
-    service: new AdminService(deps),
+    service,
     log,
     ...(metrics ? { metrics } : {}),
     enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log)).caPem, gateway: gatewayUrl(config) },
+    console: consoleAuth(config, deps, service, log),
+    version: packageVersion(),
   });
   const server = createServer(app);
   hardenServer(server);

@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { auditCommands } from './audit.js';
 import { caCommands } from './ca.js';
 import { configCommands } from './config.js';
+import { consoleCommands } from './console.js';
 import { deviceCommands } from './device.js';
 import { doctorCommands } from './doctor.js';
 import { factoryCommands } from './factory.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   ...loginCommands,
   ...userCommands,
   ...auditCommands,
+  ...consoleCommands,
   ...keysCommands,
   ...configCommands,
   ...doctorCommands,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 
-export const INSTALL_HINT = 'apt-get install -y docker-registry skopeo';
+export const INSTALL_HINT = 'apt-get install -y docker-registry skopeo chromium';
 
 export function onPath(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;

@@ -13,7 +13,8 @@ import * as oidc from 'openid-client';
  *
  * Clients (public, PKCE, native, loopback redirect URIs on any port):
  * - `tollgate-cli`, the one Tollgate is configured to accept;
- * - `other-client`, another application of the same provider.
+ * - `other-client`, another application of the same provider;
+ * - `tollgate-console`, the web console, sent back to the admin listener's callback.
  * Scopes `openid email groups offline_access`; the ID token carries `email`, `email_verified` and
  * `groups` directly (not only from userinfo) and is signed with ES256. Token revocation is on.
  */
@@ -31,6 +32,7 @@ export interface OidcTestProvider {
   port: number;
   clientId: string;
   otherClientId: string;
+  consoleClientId: string;
   /** Adds or replaces an account (by id, which is also its `sub`). */
   setAccount(id: string, account: TestAccount): void;
   /** Lifetime of the ID tokens issued from now on. */
@@ -75,6 +77,7 @@ type ProviderConstructor = new (issuer: string, configuration: Record<string, un
 
 const CLIENT_ID = 'tollgate-cli';
 const OTHER_CLIENT_ID = 'other-client';
+const CONSOLE_CLIENT_ID = 'tollgate-console';
 
 export async function startOidcProvider(options: { accounts?: Record<string, TestAccount>; idTokenTtlSeconds?: number } = {}): Promise<OidcTestProvider> {
   // A variable specifier: the package has no types, and this keeps the compiler from asking for them.
@@ -92,18 +95,18 @@ export async function startOidcProvider(options: { accounts?: Record<string, Tes
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://127.0.0.1:${port}`;
 
-  const nativeClient = (clientId: string) => ({
+  const nativeClient = (clientId: string, redirectPath = '/callback') => ({
     client_id: clientId,
     application_type: 'native',
     token_endpoint_auth_method: 'none',
-    redirect_uris: ['http://127.0.0.1/callback'],
+    redirect_uris: [`http://127.0.0.1${redirectPath}`],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     id_token_signed_response_alg: 'ES256',
   });
 
   const provider = new Provider(issuer, {
-    clients: [nativeClient(CLIENT_ID), nativeClient(OTHER_CLIENT_ID)],
+    clients: [nativeClient(CLIENT_ID), nativeClient(OTHER_CLIENT_ID), nativeClient(CONSOLE_CLIENT_ID, '/v1/session/oidc/callback')],
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
@@ -235,6 +238,7 @@ export async function startOidcProvider(options: { accounts?: Record<string, Tes
     port,
     clientId: CLIENT_ID,
     otherClientId: OTHER_CLIENT_ID,
+    consoleClientId: CONSOLE_CLIENT_ID,
     setAccount: (id, account) => void accounts.set(id, account),
     setIdTokenTtl: (seconds) => void (idTokenTtl = seconds),
     completeLogin,

@@ -77,6 +77,8 @@ export interface TopologyOptions {
   tokenTtlSeconds?: number;
   /** Keys merged into the `authsvc` section of the configuration (users, acl, oidc, awsIdentity, hooks). */
   authsvc?: Record<string, unknown>;
+  /** Keys merged into the `admin` section (console settings). */
+  admin?: Record<string, unknown>;
   /** Extra environment for the services (e.g. a test CA bundle). */
   env?: NodeJS.ProcessEnv;
   /** Keys merged into the `gateway` section (e.g. estResponse). */
@@ -105,6 +107,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   };
   // Extra sections (users, ACL, OIDC...) are merged into the authsvc section.
   if (options.authsvc) Object.assign(base.authsvc as Record<string, unknown>, options.authsvc);
+  if (options.admin) Object.assign(base.admin as Record<string, unknown>, options.admin);
   writeFileSync(configFile, stringifyYaml(base));
   // The CLI works locally on this topology's store: no remote admin settings leak in.
   const { TOLLGATE_URL: _url, TOLLGATE_TOKEN: _token, ...inherited } = process.env;

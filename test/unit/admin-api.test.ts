@@ -15,6 +15,7 @@ import { newSecret } from '../../shared/secrets.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
 import { tableSnapshot } from '../support/db-snapshot.js';
+import { AnswerRecorder, nonConforming } from '../support/openapi-check.js';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -28,6 +29,8 @@ let config: LoadedConfig;
 let deps: AuthorityDeps & { store: SqliteStore };
 let service: AdminService;
 let app: ReturnType<typeof createAdminApp>;
+/** Every answer of this suite, checked against the OpenAPI document at the end. */
+const recorder = new AnswerRecorder();
 /** Added to the real clock: lets a test age tokens without waiting. */
 let clockOffset = 0;
 
@@ -43,7 +46,7 @@ beforeAll(async () => {
   config = loadConfig({ env: {}, cwd: dir });
   deps = openAuthority(config, () => Date.now() + clockOffset);
   service = new AdminService(deps);
-  app = createAdminApp({ service, log: createLogger('admin-test', 'silent'), enrollment: { gatewayCa: GATEWAY_CA, gateway: GATEWAY } });
+  app = recorder.wrap(createAdminApp({ service, log: createLogger('admin-test', 'silent'), enrollment: { gatewayCa: GATEWAY_CA, gateway: GATEWAY } }));
   const system = { actor: 'system' };
   for (const name of ['acme', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   secrets.admin = (await tokenFor('acme', ['devices:read', 'devices:write', 'tokens:write', 'containers:read'])).secret;
@@ -531,5 +534,30 @@ describe('factory settings and CA registration codes', () => {
     expect(res.body.code).toMatch(/^[A-Za-z0-9_-]{24}$/);
     expect(Date.parse(res.body.expiresAt)).toBeGreaterThan(Date.now() + 59 * 60_000);
     await refused(() => api.post('/v1/factories/acme/cas/registration-code', undefined, 'reader'), 403, 'scope_missing');
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('is served without credentials and describes every answer this suite received', async () => {
+    const served = await request(app).get('/v1/openapi.json');
+    expect(served.status).toBe(200);
+    expect(served.body.openapi).toBe('3.1.0');
+    expect(Object.keys(served.body.paths)).toContain('/v1/factories/{factory}/devices/bulk');
+    // Requests for paths that are no operation get the generic 404 (or 400 for an undecodable
+    // path): no operation describes those; every other answer must match its operation.
+    const outside = (a: { body: string }) => /"code":"(route_not_found|path_invalid)"/.test(a.body);
+    expect(recorder.answers.filter(outside).length).toBeGreaterThan(0);
+    const answers = recorder.answers.filter((a) => a.url !== '/v1/openapi.json' && !outside(a));
+    expect(answers.length).toBeGreaterThan(100);
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set([200, 201, 204, 400, 401, 403, 404, 409, 413, 415]));
+    expect(await nonConforming(served.body, answers)).toEqual([]);
+  });
+
+  it('reports an answer the document does not describe', async () => {
+    const served = await request(app).get('/v1/openapi.json');
+    const forged = { method: 'GET', url: '/v1/whoami', status: 200, contentType: 'application/json', body: JSON.stringify({ kind: 'superuser' }) };
+    const undocumented = { method: 'GET', url: '/v1/nowhere', status: 200, contentType: 'application/json', body: '{}' };
+    const complaints = await nonConforming(served.body, [forged, undocumented]);
+    expect(complaints).toHaveLength(2);
   });
 });

@@ -12,6 +12,7 @@ COPY admin ./admin
 COPY cli ./cli
 COPY helper ./helper
 COPY tools ./tools
+COPY console ./console
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

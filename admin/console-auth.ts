@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { API_TOKEN_SCOPES, recordConsoleSession, redeemConsoleSigninCode, type AuthorityDeps } from '../shared/authority/index.js';
 import { forbidden, invalidInput, isTollgateError, unauthenticated } from '../shared/errors.js';
 import { hashSecret, secretKind } from '../shared/secrets.js';
+import type { Logger } from '../shared/log.js';
 import type { ConsoleOidc } from './console-oidc.js';
 import type { AdminService, Principal } from './service.js';
 import { SESSION_COOKIE, cookieName, readCookie, sameSecret, serializeCookie, type Session, type SessionGrant, type SessionStore } from './session.js';
@@ -23,6 +24,7 @@ export interface ConsoleAuthOptions {
   /** Console cookies get Secure and the __Host- prefix (the console is reached over TLS). */
   secure: boolean;
   oidc?: ConsoleOidc;
+  log?: Logger;
 }
 
 export interface SessionView {
@@ -127,9 +129,12 @@ export class ConsoleAuth {
     const name = cookieName(this.o.secure, OIDC_COOKIE);
     const state = readCookie(req, name);
     res.append('Set-Cookie', serializeCookie(name, '', { secure: this.o.secure, sameSite: 'Lax', maxAge: 0, path: this.o.secure ? '/' : OIDC_COOKIE_PATH }));
-    const callback = new URL(req.originalUrl, 'http://admin.invalid');
-    const signIn = await this.o.oidc.finish(callback, state).catch(async (e: unknown) => {
-      if (isTollgateError(e)) await recordConsoleSession(this.o.deps, { actor: 'anonymous', source }, 'signin_refused', { via: 'oidc', reason: e.code });
+    const search = new URL(req.originalUrl, 'http://admin.invalid').search;
+    const signIn = await this.o.oidc.finish(search, state).catch(async (e: unknown) => {
+      if (isTollgateError(e)) {
+        this.o.log?.warn({ code: e.code, err: e.message }, 'console sign-in through OIDC refused');
+        await recordConsoleSession(this.o.deps, { actor: 'anonymous', source }, 'signin_refused', { via: 'oidc', reason: e.code });
+      }
       throw e;
     });
     const factory = await this.o.deps.store.getFactoryByName(signIn.factory);

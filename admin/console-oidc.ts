@@ -106,10 +106,14 @@ export class ConsoleOidc {
   }
 
   /**
-   * Finishes a sign-in from the provider's redirect. `browserState` is the state the browser's
-   * sign-in cookie carries: the callback must come back to the browser that started it.
+   * Finishes a sign-in from the provider's redirect (`search`: its query string). `browserState` is
+   * the state the browser's sign-in cookie carries: the callback must come back to the browser that
+   * started it.
    */
-  async finish(callback: URL, browserState: string | undefined): Promise<ConsoleSignIn> {
+  async finish(search: string, browserState: string | undefined): Promise<ConsoleSignIn> {
+    // The redirect URI as registered: openid-client sends it again with the code, and the provider compares.
+    const callback = new URL(this.options.redirectUri);
+    callback.search = search;
     const state = callback.searchParams.get('state') ?? '';
     const pending = this.pending.get(state);
     if (!pending || browserState === undefined || browserState !== state) {

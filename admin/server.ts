@@ -69,6 +69,7 @@ export function consoleAuth(config: LoadedConfig, deps: AuthorityDeps, service: 
     sessions: new SessionStore(config.admin.console.idleMinutes * 60_000, deps.now),
     secure: publicUrl.startsWith('https:'),
     ...(oidc ? { oidc } : {}),
+    ...(log ? { log } : {}),
   });
 }
 

@@ -30,11 +30,16 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (s: Session) => void })
   useEffect(() => {
     void api<{ oidc: boolean }>('GET', '/session/options').then((o) => setOidc(o.oidc), () => undefined);
     // A one-time link from `tollgate console`: the code is in the fragment, which no server sees.
-    const code = /^#code=([A-Za-z0-9_-]+)$/.exec(location.hash)?.[1];
-    if (code) {
+    const useLink = () => {
+      const code = /^#code=([A-Za-z0-9_-]+)$/.exec(location.hash)?.[1];
+      if (!code) return;
       history.replaceState(null, '', '/signin');
       void signIn({ code });
-    }
+    };
+    useLink();
+    // The link may also be opened in a tab that already shows this page.
+    window.addEventListener('hashchange', useLink);
+    return () => window.removeEventListener('hashchange', useLink);
   }, []);
 
   return (

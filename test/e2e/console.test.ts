@@ -264,6 +264,9 @@ describe.skipIf(!tools.available)('the web console in Chromium', { timeout: 90_0
     const nine = await enrolled();
     for (const [i, uuid] of uuids.entries()) expect(nine.has(uuid), uuid).toBe(i !== 6);
     expect(t.cliJson<{ name: string }>(['device', 'show', 'demo', uuids[0]!]).name).toBe('bulk-1');
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByRole('link', { name: uuids[0]! }).waitFor();
+    await checkPage('devices-list');
   });
 
   it('spells out what revoking a CA cuts off, and creates an online CA', async () => {

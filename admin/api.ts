@@ -155,6 +155,35 @@ async function sendExport(res: Response, records: AsyncIterable<AuditJson>, form
   res.end();
 }
 
+type StateChange = Call<unknown, z.infer<typeof stateChangeBody>>;
+
+/** POST …/<resource>/:<key>/disable|enable|revoke, one route each: a device's or a CA's state. */
+function stateRoutes(
+  resource: 'cas' | 'devices',
+  key: string,
+  schema: z.ZodType,
+  summaries: Record<(typeof STATE_ACTIONS)[number][0], string>,
+  change: (call: StateChange, state: DeviceState & CaState) => Promise<unknown>,
+): Route[] {
+  const noun = resource === 'cas' ? 'Ca' : 'Device';
+  return STATE_ACTIONS.map(([verb, state]) =>
+    route({
+      method: 'post',
+      path: `/factories/:factory/${resource}/:${key}/${verb}`,
+      operationId: `${verb}${noun}`,
+      summary: summaries[verb],
+      tag: resource,
+      auth: 'required',
+      scopes: WRITE,
+      body: stateChangeBody,
+      answers: { 200: { description: `the ${noun === 'Ca' ? 'CA' : 'device'}`, schema } },
+      async handle(call) {
+        call.res.json(await change(call, state));
+      },
+    }),
+  );
+}
+
 export interface ApiOptions {
   service: AdminService;
   consoleAuth: ConsoleAuth;
@@ -395,27 +424,11 @@ export function adminRoutes({ service, consoleAuth, enrollment, openapi }: ApiOp
         res.json(await service.getCa(principal, factoryParam(req), req.params.id));
       },
     }),
-    ...STATE_ACTIONS.map(([verb, state]) =>
-      route({
-        method: 'post',
-        path: `/factories/:factory/cas/:id/${verb}`,
-        operationId: `${verb}Ca`,
-        summary:
-          verb === 'revoke'
-            ? 'revoke a CA for good: every device it issued is cut off'
-            : verb === 'disable'
-              ? 'stop a CA from enrolling new devices (devices it issued keep working)'
-              : 'enable a disabled CA',
-        tag: 'cas',
-        auth: 'required',
-        scopes: WRITE,
-        body: stateChangeBody,
-        answers: { 200: { description: 'the CA', schema: caSchema } },
-        async handle({ req, res, principal, body }) {
-          res.json(await service.setCaState(principal, factoryParam(req), req.params.id, state, body.reason));
-        },
-      }),
-    ),
+    ...stateRoutes('cas', 'id', caSchema, {
+      disable: 'stop a CA from enrolling new devices (devices it issued keep working)',
+      enable: 'enable a disabled CA',
+      revoke: 'revoke a CA for good: every device it issued is cut off',
+    }, (call, state) => service.setCaState(call.principal, call.req.params.factory, call.req.params.id, state, call.body.reason)),
 
     // ---- devices ----
     route({
@@ -491,23 +504,11 @@ export function adminRoutes({ service, consoleAuth, enrollment, openapi }: ApiOp
         res.status(204).end();
       },
     }),
-    ...STATE_ACTIONS.map(([verb, state]) =>
-      route({
-        method: 'post',
-        path: `/factories/:factory/devices/:uuid/${verb}`,
-        operationId: `${verb}Device`,
-        summary:
-          verb === 'revoke' ? 'revoke a device for good: its tokens die at once' : verb === 'disable' ? 'disable a device: it gets no tokens until enabled' : 'enable a disabled or pending device',
-        tag: 'devices',
-        auth: 'required',
-        scopes: WRITE,
-        body: stateChangeBody,
-        answers: { 200: { description: 'the device', schema: deviceSchema } },
-        async handle({ req, res, principal, body }) {
-          res.json(await service.setDeviceState(principal, factoryParam(req), req.params.uuid, state, body.reason));
-        },
-      }),
-    ),
+    ...stateRoutes('devices', 'uuid', deviceSchema, {
+      disable: 'disable a device: it gets no tokens until enabled',
+      enable: 'enable a disabled or pending device',
+      revoke: 'revoke a device for good: its tokens die at once',
+    }, (call, state) => service.setDeviceState(call.principal, call.req.params.factory, call.req.params.uuid, state, call.body.reason)),
 
     // ---- tokens ----
     route({

@@ -228,20 +228,10 @@ async function issuingCa(deps: AuthorityDeps, factory: Factory, cert: Certificat
   throw invalidInput('certificate_untrusted', `the certificate was not issued by any CA of factory "${factory.name}"`);
 }
 
-export async function insert(
-  deps: AuthorityDeps,
-  actor: Actor,
-  factory: Factory,
-  ca: DeviceCa,
-  cert: CertificateInfo,
-  uuid: string,
-  name: string | null,
-  isTest: boolean,
-  via: 'csr' | 'certificate' | 'jit',
-  state: DeviceState = 'active',
-): Promise<Device> {
-  const record = deviceRecord(deps, actor, factory, ca, cert, uuid, name, isTest, via, state);
-  return deps.store.insertDevice(record.device, record.audit);
+/** Writes a new device and its audit record (deviceRecord's arguments). */
+export async function insert(...args: Parameters<typeof deviceRecord>): Promise<Device> {
+  const record = deviceRecord(...args);
+  return args[0].store.insertDevice(record.device, record.audit);
 }
 
 /** The device record an enrollment writes, and the audit entry that describes it. */

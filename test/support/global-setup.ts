@@ -13,8 +13,10 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  // The console as `npm run build` makes it: vitest's NODE_ENV=test would give a development bundle.
   execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'console', 'vite.config.ts')], {
     cwd: root,
     stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
   });
 }

@@ -5,9 +5,12 @@ import type { Request, RequestHandler, Response } from 'express';
 
 /**
  * The console's built files (`npm run build` writes them to dist/console), served by the admin
- * listener at / from memory: a few files of a few dozen KiB, read once at start-up. Any GET of a
- * console page (a path without a file extension) answers index.html, so deep links work.
+ * listener at / from memory: a few files of a few dozen KiB, read once at start-up. A GET of one of
+ * the console's pages answers index.html, so deep links work; any other path is 404.
  */
+
+/** The console's pages (console/src/main.tsx routes them in the browser). */
+const PAGES = /^\/(?:|signin|devices|devices\/[0-9a-f-]{36}|enroll|cas|tokens|audit|settings)$/;
 
 /** Where the build puts the console, seen from this module in dist/admin or in the source tree. */
 export function defaultConsoleDir(): string {
@@ -74,15 +77,16 @@ export function consoleHandler(dir: string = defaultConsoleDir()): RequestHandle
   const assets = existsSync(join(dir, 'index.html')) ? load(dir) : null;
   return (req: Request, res: Response, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const page = PAGES.test(req.path);
     if (!assets) {
-      if (extname(req.path) !== '') return next();
+      if (!page) return next();
       res.status(503).type('text/plain').send('The console is not built: run npm run build.\n');
       return;
     }
     const asset = assets.get(req.path);
     if (asset && req.path !== '/index.html') return send(res, asset);
     // A console page: the app routes it in the browser.
-    if (extname(req.path) === '') return send(res, assets.get('/index.html')!);
+    if (page) return send(res, assets.get('/index.html')!);
     next();
   };
 }

@@ -71,7 +71,7 @@ describe.skipIf(!tools.available)('the README walk-through', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-readme-'));
     // A fresh clone after `npm ci`: the sources, and the installed dependencies.
-    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'shared', 'gateway', 'authsvc', 'admin', 'cli', 'helper', 'tools', 'bench', 'bin']) {
+    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'shared', 'gateway', 'authsvc', 'admin', 'cli', 'helper', 'tools', 'bench', 'bin', 'console']) {
       if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));

@@ -177,6 +177,9 @@ describe('the console files', () => {
     const missing = await request(app).get('/v1/nothing').set('Authorization', `Bearer ${writer.secret}`);
     expect([missing.status, missing.body.error.code]).toEqual([404, 'route_not_found']);
     expect((await request(app).get('/assets/none.js')).status).toBe(404);
+    expect((await request(app).get('/../../etc/passwd')).status).toBe(404);
+    expect((await request(app).get('/devices/not-a-uuid')).status).toBe(404);
+    expect((await request(app).get('/signin')).status).toBe(200);
     expect((await request(app).post('/devices')).status).toBe(404);
   });
 });

@@ -381,6 +381,43 @@ describe('device management', () => {
     await refused(() => api.post(`/v1/factories/acme/cas/${otherCa}/revoke`, {}), 404, 'ca_not_found');
   });
 
+  it('pages through devices and the audit trail with opaque cursors, and filters them', async () => {
+    const order = [await enrolled(), await enrolled(), await enrolled()];
+    const mine = [...order].sort();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: request.Response = await api.get(`/v1/factories/acme/devices?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((d: { uuid: string }) => d.uuid));
+      cursor = page.body.next;
+      if (cursor) expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    } while (cursor);
+    expect(seen).toEqual([...seen].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const uuid of mine) expect(seen).toContain(uuid);
+
+    const byPrefix = await api.get(`/v1/factories/acme/devices?search=${mine[0]!.slice(0, 13)}`);
+    expect(byPrefix.body.items.map((d: { uuid: string }) => d.uuid)).toEqual([mine[0]]);
+    expect((await api.get('/v1/factories/acme/devices?search=%25')).body.items).toEqual([]);
+    const tests = await api.get('/v1/factories/acme/devices?test=true&limit=1000');
+    expect(tests.body.items.every((d: { test: boolean }) => d.test)).toBe(true);
+
+    const newest = await api.get(`/v1/factories/acme/audit?order=desc&limit=2&action=device.enrolled`);
+    const older = await api.get(`/v1/factories/acme/audit?order=desc&limit=2&action=device.enrolled&cursor=${newest.body.next}`);
+    const ids = [...newest.body.items, ...older.body.items].map((r: { id: number }) => r.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    expect(newest.body.items.map((r: { target: string }) => r.target)).toEqual([order[2], order[1]]);
+    expect(older.body.items[0].target).toBe(order[0]);
+    // An ascending cursor is not a descending list's.
+    expect((await api.get(`/v1/factories/acme/audit?cursor=${newest.body.next}`)).body.error.code).toBe('cursor_invalid');
+    const future = await api.get(`/v1/factories/acme/audit?from=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`);
+    expect(future.body).toEqual({ items: [], next: null });
+    const denied = await api.get('/v1/factories/acme/audit?outcome=denied&limit=1000');
+    expect(denied.body.items.every((r: { outcome: string }) => r.outcome === 'denied')).toBe(true);
+  });
+
   it('validates list and audit queries', async () => {
     const bad = [
       ['/v1/factories/acme/devices?limit=abc', 'limit_invalid'],

@@ -36,6 +36,13 @@ const NAV: NavItem[] = [
 ];
 
 function page(path: string, props: PageProps) {
+  // A page the scopes do not open is not offered: the first one they do stands in.
+  const item = NAV.find((n) => path.startsWith(n.path)) ?? NAV[0]!;
+  if (!props.can(...item.scopes)) {
+    const home = NAV.find((n) => props.can(...n.scopes));
+    if (!home) return <p>These credentials open no page of the console.</p>;
+    path = home.path;
+  }
   const device = /^\/devices\/([0-9a-f-]{36})$/.exec(path);
   if (device) return <DevicePage {...props} uuid={device[1]!} />;
   switch (path) {

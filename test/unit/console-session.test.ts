@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminApp } from '../../admin/app.js';
 import { ConsoleAuth } from '../../admin/console-auth.js';
 import { AdminService } from '../../admin/service.js';
+import { consoleAuth } from '../../admin/server.js';
 import { SessionStore } from '../../admin/session.js';
+import { configSchema, loadConfig } from '../../shared/config.js';
 import { CONSOLE_CODE_TTL_MS, createConsoleSigninCode } from '../../shared/authority/index.js';
 import { createLogger } from '../../shared/log.js';
 import { tableSnapshot } from '../support/db-snapshot.js';
@@ -160,6 +162,20 @@ describe('console sessions', () => {
     a.setNow(now);
     const cookie = first.headers['set-cookie']![0]!.split(';')[0]!;
     expect((await request(app).get('/v1/factories').set('Cookie', cookie)).body.items.map((f: { name: string }) => f.name)).toEqual(['acme']);
+  });
+});
+
+describe('console configuration', () => {
+  it('refuses OIDC console sign-in without the realm\'s provider, and roles that grant unknown scopes', async () => {
+    const config = loadConfig({ env: {}, cwd: dir, file: null });
+    const service = new AdminService(a.deps);
+    const withRoles = { ...config, admin: { ...config.admin, console: { idleMinutes: 30, oidc: { roles: [] } } } };
+    expect(() => consoleAuth(withRoles, a.deps, service)).toThrow(/admin.console.oidc needs authsvc.oidc/);
+    const bad = configSchema.safeParse({ admin: { console: { oidc: { roles: [{ value: 'x', factory: 'acme', scopes: ['catalog:read'] }] } } } });
+    expect(bad.success).toBe(false);
+    const good = configSchema.parse({ admin: { console: { oidc: { roles: [{ value: 'admins', factory: 'acme', scopes: ['devices:read'] }] } } } });
+    expect(good.admin.console.oidc!.roles[0]).toEqual({ claim: 'groups', value: 'admins', factory: 'acme', scopes: ['devices:read'] });
+    expect(good.admin.console.idleMinutes).toBe(30);
   });
 });
 

@@ -10,6 +10,7 @@ import { adminRoutes, type Route } from './api.js';
 import { ConsoleAuth } from './console-auth.js';
 import { CONSOLE_CSP, consoleHandler } from './console-static.js';
 import { openApiDocument } from './openapi.js';
+import type { ReadinessReport } from '../shared/ops/readiness.js';
 import type { AdminService, Principal } from './service.js';
 import { SessionStore } from './session.js';
 
@@ -25,6 +26,8 @@ export interface AdminAppOptions {
   log: Logger;
   /** Request durations go here when set (the admin API shares the gateway's process and registry). */
   metrics?: ServiceMetrics;
+  /** What /readyz checks (absent: /readyz answers 404, as for an app not behind a store). */
+  readiness?: () => Promise<ReadinessReport>;
   /** What an enrollment answer tells the device about the gateway. */
   enrollment: {
     /** PEM bundle devices verify the gateway's server certificate with. */
@@ -135,7 +138,7 @@ function mount(router: express.Router, route: Route): void {
   router[route.method](route.path, ...handlers);
 }
 
-export function createAdminApp({ service, log, enrollment, metrics, console: consoleAuth, consoleDir, version = '0.0.0' }: AdminAppOptions): express.Express {
+export function createAdminApp({ service, log, enrollment, metrics, readiness, console: consoleAuth, consoleDir, version = '0.0.0' }: AdminAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -152,6 +155,14 @@ export function createAdminApp({ service, log, enrollment, metrics, console: con
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+
+  if (readiness) {
+    app.get('/readyz', async (_req, res) => {
+      const report = await readiness();
+      if (!report.ready) res.status(503).set('Retry-After', String(report.retryAfterSeconds));
+      res.json(report.body);
+    });
+  }
 
   const v1 = express.Router();
   v1.use((_req, res, next) => {

@@ -1,15 +1,15 @@
 import { createServer, type Server } from 'node:http';
-import { isIP } from 'node:net';
 import type { AuthorityDeps } from '../shared/authority/index.js';
 import { createOidcAuthenticator } from '../authsvc/authn/oidc.js';
 import { packageVersion } from '../helper/version.js';
 import { adminUrl, gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { invalidInput } from '../shared/errors.js';
 import { gatewayTls } from '../shared/devpki.js';
-import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
+import { closeGracefully, hardenServer, isLoopback, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
 import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
+import { assessReadiness, storeCheck } from '../shared/ops/readiness.js';
 import { createAdminApp } from './app.js';
 import { ConsoleAuth } from './console-auth.js';
 import { ConsoleOidc } from './console-oidc.js';
@@ -30,14 +30,6 @@ export interface AdminOptions {
   gatewayCa?: string;
   /** The registry to count into (the gateway's, when both share a process). */
   metrics?: ServiceMetrics;
-}
-
-/** True for names and addresses that only the local host can reach. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
-  return false;
 }
 
 /**
@@ -90,6 +82,8 @@ export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metric
     service,
     log,
     ...(metrics ? { metrics } : {}),
+    // Everything the admin API does goes through the store.
+    readiness: () => assessReadiness({ store: storeCheck(deps.store) }),
     enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log)).caPem, gateway: gatewayUrl(config) },
     console: consoleAuth(config, deps, service, log),
     version: packageVersion(),

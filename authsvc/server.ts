@@ -13,6 +13,7 @@ import { observeRequests } from '../shared/ops/http-observe.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { auditRetentionMs, schedulePurge } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
+import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
 import { Acl } from './acl.js';
 import { accountSettings, closeAccountSettings } from './authn/index.js';
 import { parseBasicAuthorization } from './credentials.js';
@@ -26,7 +27,8 @@ export const MAX_BODY_BYTES = 8 * 1024;
 export const MAX_QUERY_BYTES = 8 * 1024;
 
 const JWKS_PATHS = new Set(['/jwks.json', '/.well-known/jwks.json']);
-const FIXED_ROUTES = new Set([...JWKS_PATHS, '/healthz', '/readyz', '/metrics']);
+// No /metrics here: metrics have their own listener (shared/ops/metrics-listener.ts).
+const FIXED_ROUTES = new Set([...JWKS_PATHS, '/healthz', '/readyz']);
 const FORM = 'application/x-www-form-urlencoded';
 
 export interface AuthsvcHandlerOptions {
@@ -217,21 +219,18 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     return { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=60' }, body: jwksCache.body };
   };
 
+  // Ready when a token can be answered: a store that takes writes, and an active key whose certificate is in date.
   const readiness = async (): Promise<Reply> => {
-    let storeOk = true;
-    try {
-      await store.ping();
-    } catch {
-      storeOk = false;
-    }
     const key = keyring.active;
-    if (storeOk && key) return reply(200, { status: 'ready', kid: key.kid });
-    return reply(503, {
-      status: 'unavailable',
-      store: storeOk ? 'ok' : 'unreachable',
-      signingKey: key ? 'ok' : 'missing',
-      ...(key ? {} : { problem: keyring.problem }),
-    }, { 'Retry-After': '1' });
+    const report = await assessReadiness(
+      {
+        store: storeCheck(store),
+        signingKey: () => (key ? certificateCheck(() => key.certificateDer)() : 'missing'),
+      },
+      key ? { kid: key.kid } : {},
+    );
+    if (report.ready) return reply(200, report.body);
+    return reply(503, { ...report.body, ...(key ? {} : { problem: keyring.problem }) }, { 'Retry-After': String(report.retryAfterSeconds) });
   };
 
   async function route(req: IncomingMessage): Promise<Reply | RealmResponse> {
@@ -277,11 +276,6 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     }
     if (path === '/healthz') return reply(200, { status: 'ok' });
     if (path === '/readyz') return readiness();
-    if (path === '/metrics') {
-      if (!metrics) return apiError(404, 'metrics_disabled', 'metrics are not enabled on this service');
-      const scraped = await metrics.scrape();
-      return { status: 200, headers: { 'Content-Type': scraped.contentType, ...NO_STORE }, body: scraped.body };
-    }
     return jwks();
   }
 

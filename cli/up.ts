@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adminUrl, gatewayUrl, realmUrl } from '../shared/config.js';
+import { adminUrl, gatewayUrl, metricsListen, realmUrl, type Config } from '../shared/config.js';
 import type { Prepared } from './commands/services.js';
 import type { Context } from './context.js';
 
@@ -23,12 +23,30 @@ function banner(ctx: Context, { config, tls, registry }: Prepared): string {
     `  admin API                      ${adminUrl(config)}`,
     `  token realm                    ${realmUrl(config)}   (service "${config.authsvc.service}", issuer "${config.authsvc.issuer}")`,
     `  registry config                ${shown(registry.paths.auth3)} (3.x), ${shown(registry.paths.auth28)} (2.8)`,
+    ...(config.metrics.enabled
+      ? [`  metrics                        ${metricsUrl(config, 'gateway')} (gateway, admin), ${metricsUrl(config, 'authsvc')} (realm)`]
+      : []),
     '',
     'Next, create a token for CI to push with:',
     `  tollgate token create demo --scope containers:write${again}`,
     'Ctrl-C stops both services.',
     '',
   ].join('\n');
+}
+
+/**
+ * Both children read one configuration; an explicitly configured metrics port goes to the gateway
+ * and the next one to the realm, so the two listeners never clash.
+ */
+function metricsPort(config: Config, service: (typeof SERVICES)[number]): number {
+  const configured = config.metrics.listen.port;
+  if (configured === undefined || configured === 0) return metricsListen(config, service).port;
+  return service === 'gateway' ? configured : configured + 1;
+}
+
+function metricsUrl(config: Config, service: (typeof SERVICES)[number]): string {
+  const host = config.metrics.listen.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${metricsPort(config, service)}/metrics`;
 }
 
 /**
@@ -59,7 +77,7 @@ export function runUp(ctx: Context, prepared: Prepared): Promise<number> {
       // The IPC channel lets each child notice if this process dies without a chance to signal.
       const child = spawn(process.execPath, [MAIN, 'serve', service, ...ctx.configArgs()], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: ctx.env,
+        env: { ...ctx.env, TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)) },
       });
       children.set(service, child);
       child.on('error', (e) => {

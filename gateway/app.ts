@@ -3,11 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { identifyDevice, mintDeviceToken, type AuthorityDeps } from '../shared/authority/index.js';
 import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/errors.js';
-import { errorBody, errorHandler, notFoundHandler } from '../shared/http/errors.js';
+import { errorBody, errorHandler, notFoundHandler, retryAfterSeconds } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import type { RequestLimiter } from '../shared/ops/rate-limit.js';
+import { assessReadiness, storeCheck, type ReadinessReport } from '../shared/ops/readiness.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
 import { presentedCertificate, requestCertificate } from './client-certificate.js';
 import { deviceApiRouter } from './device-api.js';
@@ -24,6 +25,8 @@ export interface GatewayAppOptions {
   estResponse?: EstResponse;
   /** Device self-registration at /ota/devices/ (absent: not served). */
   registration?: RegistrationSettings;
+  /** What /readyz checks (default: the store). */
+  readiness?: () => Promise<ReadinessReport>;
 }
 
 function sourceOf(req: Request): string | null {
@@ -78,7 +81,7 @@ function limitRequests(
  * certificate on every request; there is no session, so a revocation bites on the next request,
  * whatever the connection has done before.
  */
-export function createGatewayApp({ deps, log, metrics, limiter, estResponse, registration }: GatewayAppOptions): express.Express {
+export function createGatewayApp({ deps, log, metrics, limiter, estResponse, registration, readiness }: GatewayAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -91,23 +94,11 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
     res.json({ status: 'ok' });
   });
 
+  const assess = readiness ?? (() => assessReadiness({ store: storeCheck(deps.store) }));
   app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.store.ping();
-      res.json({ status: 'ready' });
-    } catch {
-      res.status(503).json({ status: 'unavailable', store: 'unreachable' });
-    }
-  });
-
-  // Like the health checks, open to any TLS client: a scraper has no device certificate.
-  app.get('/metrics', async (_req, res) => {
-    if (!metrics) {
-      res.status(404).json({ error: { code: 'metrics_disabled', message: 'metrics are not enabled on this gateway' } });
-      return;
-    }
-    const { contentType, body } = await metrics.scrape();
-    res.set('Content-Type', contentType).send(body);
+    const report = await assess();
+    if (!report.ready) res.status(503).set('Retry-After', String(report.retryAfterSeconds));
+    res.json(report.body);
   });
 
   if (limiter) {
@@ -153,6 +144,7 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
       }
       log.info({ action, reason: e.code, device: target, source: sourceOf(req) }, 'device refused');
     }
+    if (e.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(e)));
     res.status(HTTP_STATUS[e.kind]).json(errorBody(e));
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../shared/log.js';
 import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
+import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
 import { createGatewayApp } from './app.js';
 import { secureContextOptions, watchTrust, type ServerIdentity } from './trust.js';
 
@@ -34,11 +35,15 @@ export async function startGateway({ config, deps: rawDeps, identity, log, trust
   });
   const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
   const limiter = new RequestLimiter(config.limits, deps.now);
+  // Ready when devices can be answered: a store that takes writes, and a server certificate in date.
+  const readiness = () =>
+    assessReadiness({ store: storeCheck(deps.store), serverCertificate: certificateCheck(() => identity.certPem, deps.now) });
   const app = createGatewayApp({
     deps,
     log,
     metrics,
     limiter,
+    readiness,
     estResponse: config.gateway.estResponse,
     // Registration answers carry the gateway's CA as the device's root.crt: served only when known.
     ...(identity.caPem !== undefined

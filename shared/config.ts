@@ -197,6 +197,20 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Prometheus metrics, on a listener of their own in each service process (never on the device
+     * or realm port). The port defaults per service: 9464 for the gateway process (gateway and admin
+     * API), 9465 for the realm.
+     */
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true),
+        listen: z.object({ host: host.default('127.0.0.1'), port: port.optional() }).strict().prefault({}),
+        /** Device certificates expiring within this many days are counted per factory. */
+        expiringWithinDays: z.number().int().min(1).max(3650).default(30),
+      })
+      .strict()
+      .prefault({}),
     maintenance: z
       .object({
         /** How often authsvc deletes expired tokens from the store; 0 turns the purge off. */
@@ -362,6 +376,13 @@ export function realmUrl(config: Config): string {
     config.authsvc.publicUrl ??
     `http://${urlHost(config.authsvc.listen.host)}:${config.authsvc.listen.port}${config.authsvc.realmPath}`
   );
+}
+
+/** Where a service process serves its metrics when `metrics.listen.port` is not set. */
+export const DEFAULT_METRICS_PORTS = { gateway: 9464, authsvc: 9465 } as const;
+
+export function metricsListen(config: Config, service: keyof typeof DEFAULT_METRICS_PORTS): { host: string; port: number } {
+  return { host: config.metrics.listen.host, port: config.metrics.listen.port ?? DEFAULT_METRICS_PORTS[service] };
 }
 
 export function adminUrl(config: Config): string {

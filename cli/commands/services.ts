@@ -4,9 +4,14 @@ import { registryTokenSettings, writeRegistryConfig, type WrittenRegistryConfig 
 import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway } from '../../gateway/server.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
-import { adminUrl, gatewayUrl, realmUrl, type LoadedConfig } from '../../shared/config.js';
+import { adminUrl, gatewayUrl, metricsListen, realmUrl, type LoadedConfig } from '../../shared/config.js';
+import { assertUnlocked, lockDataDir } from '../../shared/data-dir-lock.js';
 import { gatewayTls, seedDevelopmentStore, type GatewayTlsMaterial } from '../../shared/devpki.js';
-import { createLogger } from '../../shared/log.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { registerExpiryGauges } from '../../shared/ops/expiry-metrics.js';
+import { startMetricsListener, type RunningMetricsListener } from '../../shared/ops/metrics-listener.js';
+import type { ServiceMetrics } from '../../shared/ops/metrics.js';
+import type { SqliteStore } from '../../shared/store/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -43,42 +48,78 @@ export async function prepareDevelopment(ctx: Context): Promise<Prepared> {
   return { config, tls, registry };
 }
 
-/** Starts the gateway (device mTLS) and the admin API (plain HTTP, its own listener) in this process. */
-async function serveGateway(ctx: Context): Promise<number> {
-  const config = ctx.config();
-  const log = createLogger('gateway', config.log.level);
-  const tls = await gatewayTls(config, log);
-  const deps = openAuthority(config);
-  try {
-    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem }, log });
-    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } }).catch(async (e: unknown) => {
-      await gateway.close();
-      throw e;
-    });
-    return await untilStopped(log, async () => {
-      await Promise.all([gateway.close(), admin.close()]);
-      deps.store.close();
-    });
-  } catch (e) {
-    deps.store.close();
-    throw e;
-  }
+/**
+ * The process-level part of a service: its metrics (own listener, expiry gauges, process metrics).
+ * Metrics are read at scrape time from the service's registry and the store.
+ */
+async function serveMetrics(
+  config: LoadedConfig,
+  service: 'gateway' | 'authsvc',
+  metrics: ServiceMetrics,
+  deps: AuthorityDeps,
+  log: Logger,
+  gatewayCertificatePem?: string,
+): Promise<RunningMetricsListener | null> {
+  if (!config.metrics.enabled) return null;
+  registerExpiryGauges(metrics.registry, {
+    store: deps.store,
+    withinDays: config.metrics.expiringWithinDays,
+    now: deps.now,
+    ...(gatewayCertificatePem !== undefined ? { gatewayCertificatePem } : {}),
+  });
+  return startMetricsListener({ ...metricsListen(config, service), registries: [metrics.registry], log: log.child({ component: 'metrics' }) });
 }
 
-async function serveAuthsvc(ctx: Context): Promise<number> {
+/**
+ * Runs one service process: takes the data directory's lock for `service`, opens the store, lets
+ * `start` start the listeners (each returning its close), and stops them all on SIGTERM/SIGINT.
+ * Whatever started before a failure is closed again.
+ */
+async function runService(
+  ctx: Context,
+  service: 'gateway' | 'authsvc',
+  start: (config: LoadedConfig, deps: AuthorityDeps & { store: SqliteStore }, log: Logger, started: (close: () => Promise<void>) => void) => Promise<void>,
+): Promise<number> {
   const config = ctx.config();
-  const log = createLogger('authsvc', config.log.level);
-  const deps = openAuthority(config);
+  const log = createLogger(service, config.log.level);
+  const lock = lockDataDir(config.dataDir, service);
+  const closers: (() => Promise<void>)[] = [];
+  let deps: (AuthorityDeps & { store: SqliteStore }) | undefined;
+  const stop = async () => {
+    await Promise.all(closers.map((close) => close()));
+    deps?.store.close();
+    lock.release();
+  };
   try {
-    const authsvc = await startAuthsvc({ config, deps, log });
-    return await untilStopped(log, async () => {
-      await authsvc.close();
-      deps.store.close();
-    });
+    deps = openAuthority(config);
+    await start(config, deps, log, (close) => closers.push(close));
   } catch (e) {
-    deps.store.close();
+    await stop().catch(() => undefined);
     throw e;
   }
+  return untilStopped(log, stop);
+}
+
+/** Starts the gateway (device mTLS) and the admin API (plain HTTP, its own listener) in this process. */
+function serveGateway(ctx: Context): Promise<number> {
+  return runService(ctx, 'gateway', async (config, deps, log, started) => {
+    const tls = await gatewayTls(config, log);
+    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem }, log });
+    started(() => gateway.close());
+    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } });
+    started(() => admin.close());
+    const metrics = await serveMetrics(config, 'gateway', gateway.metrics, deps, log, tls.certPem);
+    if (metrics) started(() => metrics.close());
+  });
+}
+
+function serveAuthsvc(ctx: Context): Promise<number> {
+  return runService(ctx, 'authsvc', async (config, deps, log, started) => {
+    const authsvc = await startAuthsvc({ config, deps, log });
+    started(() => authsvc.close());
+    const metrics = await serveMetrics(config, 'authsvc', authsvc.metrics, deps, log);
+    if (metrics) started(() => metrics.close());
+  });
 }
 
 function registrySummary(registry: WrittenRegistryConfig): [string, string][] {
@@ -99,6 +140,8 @@ export const serviceCommands: Command[] = [
     details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then starts\ntollgate serve gateway and tollgate serve authsvc as child processes.',
     mode: 'local',
     async run(ctx) {
+      // A second `up` on the same data directory stops here, before touching anything.
+      assertUnlocked(ctx.config().dataDir, ['gateway', 'authsvc']);
       const prepared = await prepareDevelopment(ctx);
       ctx.close(); // the children open the store themselves
       return runUp(ctx, prepared);

@@ -38,12 +38,19 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const known = isTollgateError(err) ? err : fromBodyParser(err);
     if (known) {
+      if (known.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(known)));
       res.status(HTTP_STATUS[known.kind]).json(errorBody(known));
       return;
     }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');
     res.status(500).json({ error: { code: 'internal_error', message: 'internal error' } });
   };
+}
+
+/** How long a client should wait after a 503: what the error says, else a second. */
+export function retryAfterSeconds(e: TollgateError): number {
+  const hint = e.details?.retryAfterSeconds;
+  return typeof hint === 'number' && hint > 0 ? hint : 1;
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Server } from 'node:http';
 
 /**
@@ -44,4 +45,12 @@ export function closeGracefully(server: Server, graceMs = 10_000): Promise<void>
     });
     server.closeIdleConnections();
   });
+}
+
+/** True for names and addresses that only the local host can reach. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
 }

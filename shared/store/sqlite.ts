@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TollgateError, conflict, notFound } from '../errors.js';
+import { isDiskFull, StoreFileHealth } from './file-health.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   AnnouncedNextKey,
@@ -173,6 +174,8 @@ export class SqliteStore implements Store {
    */
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
+  /** The open file still at its path, and its disk not full (see file-health.ts). */
+  private readonly health: StoreFileHealth;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') {
@@ -190,6 +193,7 @@ export class SqliteStore implements Store {
     // then re-reads them from the OS. 64 MiB per connection keeps them resident.
     this.db.pragma('cache_size = -65536');
     this.migrate();
+    this.health = new StoreFileHealth(path);
   }
 
   /** Schema version after migrations, for diagnostics and tests. */
@@ -238,12 +242,18 @@ export class SqliteStore implements Store {
   }
 
   private transact<T>(fn: () => T): T {
+    // Never write into a file that is no longer the one at the store's path: it would be lost.
+    this.health.assertAttached();
+    let result: T;
     try {
-      return this.db.transaction(fn).immediate();
+      result = this.db.transaction(fn).immediate();
     } catch (e) {
       if (isBusy(e)) throw storeBusy();
+      if (isDiskFull(e)) throw this.health.noteFull();
       throw e;
     }
+    this.health.noteWritten();
+    return result;
   }
 
   /** Queues a token row and/or an audit row for the next group commit. */
@@ -276,7 +286,8 @@ export class SqliteStore implements Store {
         for (const w of batch) this.applyPending(w);
       });
     } catch (e) {
-      if (batch.length === 1 || isBusy(e) || (e instanceof TollgateError && e.code === 'store_busy')) {
+      // A lock time-out, a full disk or a lost file fails every entry alike: no retry one by one.
+      if (batch.length === 1 || isBusy(e) || (e instanceof TollgateError && e.kind === 'unavailable')) {
         for (const w of batch) w.reject(e);
         return;
       }
@@ -300,6 +311,7 @@ export class SqliteStore implements Store {
   }
 
   private read<T>(fn: () => T): T {
+    this.health.assertNotDetached();
     try {
       return fn();
     } catch (e) {
@@ -768,6 +780,16 @@ export class SqliteStore implements Store {
     return counts;
   }
 
+  async countDevicesExpiring(from: number, until: number): Promise<Record<string, number>> {
+    const rows = this.read(
+      () =>
+        this.stmt(
+          "SELECT factory_id, COUNT(*) AS n FROM devices WHERE state = 'active' AND not_after > ? AND not_after <= ? GROUP BY factory_id",
+        ).all(from, until) as Row[],
+    );
+    return Object.fromEntries(rows.map((r) => [str(r.factory_id), num(r.n)]));
+  }
+
   async purgeExpiredTokens(now: number): Promise<number> {
     return this.write(
       () => this.stmt('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < ?').run(now).changes,
@@ -895,7 +917,9 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** Readiness: the file is still the one at the path, its disk has room, and it answers. */
   async ping(): Promise<void> {
+    this.health.check();
     this.read(() => this.stmt('SELECT 1').get());
   }
 

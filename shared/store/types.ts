@@ -229,6 +229,8 @@ export interface Store {
   hasCaRegistrationCode(factoryId: string, codeHash: string, now: number): Promise<boolean>;
   /** How many devices are in each state, all factories together (one aggregate query; for metrics). */
   countDevicesByState(): Promise<Record<DeviceState, number>>;
+  /** Active devices whose certificate expires after `from` and by `until`, by factory id (for metrics). */
+  countDevicesExpiring(from: number, until: number): Promise<Record<string, number>>;
 
   insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void>;
   findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null>;
@@ -263,7 +265,10 @@ export interface Store {
 
   /** A number that grows whenever `topic` changes, in any process sharing the store. */
   changeVersion(topic: ChangeTopic): Promise<number>;
-  /** Cheap liveness probe of the store (used by /readyz). */
+  /**
+   * Readiness probe of the store (used by /readyz): throws an `unavailable` TollgateError naming
+   * the fault (`store_file_missing`, `store_file_replaced`, `store_full`), or the store's own error.
+   */
   ping(): Promise<void>;
   close(): void;
 }

@@ -102,10 +102,10 @@ describe('metrics', () => {
     const creds = await r.t.deviceToken(device);
     expect((await realmGet(r, creds)).status).toBe(200);
     expect((await realmGet(r, { username: creds.username, secret: 'tgd_' + 'B'.repeat(43) })).status).toBe(401);
-    const res = await fetch(`http://127.0.0.1:${r.authsvc.port}/metrics`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toContain('text/plain');
-    const text = await res.text();
+    // Metrics have their own listener (see metrics.test.ts); the realm's port serves none.
+    expect((await fetch(`http://127.0.0.1:${r.authsvc.port}/metrics`)).status).toBe(404);
+    const { contentType, body: text } = await r.authsvc.metrics.scrape();
+    expect(contentType).toContain('text/plain');
     expect(text).toContain('tollgate_tokens_issued_total{service="authsvc",kind="registry"} 1');
     expect(text).toMatch(/tollgate_tokens_refused_total\{service="authsvc",reason="(token_unknown|secret_malformed)"\} 1/);
     expect(text).toContain('tollgate_devices{state="active"} 1');
@@ -121,7 +121,7 @@ describe('metrics', () => {
     const b = await start();
     const creds = await a.t.deviceToken(await a.t.device(a.factory));
     expect((await realmGet(a, creds)).status).toBe(200);
-    const textB = await (await fetch(`http://127.0.0.1:${b.authsvc.port}/metrics`)).text();
+    const textB = (await b.authsvc.metrics.scrape()).body;
     expect(textB).not.toContain('tollgate_tokens_issued_total{service="authsvc",kind="registry"} 1');
   });
 });
@@ -133,7 +133,7 @@ describe('health', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', kid: r.authsvc.keyring.active!.kid });
+    expect(await ready.json()).toMatchObject({ status: 'ready', store: 'ok', signingKey: 'ok', kid: r.authsvc.keyring.active!.kid });
     r.t.deps.store.close();
     const gone = await fetch(`${base}/readyz`);
     expect(gone.status).toBe(503);

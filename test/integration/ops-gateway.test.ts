@@ -94,10 +94,10 @@ describe('gateway operations', () => {
     expect((await get('/hub-creds/', b)).status).toBe(200);
   });
 
-  it('serves /metrics without a client certificate', async () => {
+  it('counts into its metrics, and serves none on the device port', async () => {
     await get('/hub-creds/'); // no certificate: refused, counted
-    const res = await get('/metrics');
-    expect(res.status).toBe(200);
+    expect((await get('/metrics')).status).toBe(404);
+    const res = { text: (await gateway.metrics.scrape()).body };
     expect(res.text).toContain('tollgate_tokens_issued_total{service="gateway",kind="device"} 4');
     expect(res.text).toContain('tollgate_tokens_refused_total{service="gateway",reason="rate_limited"} 2');
     expect(res.text).toContain('tollgate_tokens_refused_total{service="gateway",reason="certificate_required"} 1');
@@ -108,7 +108,9 @@ describe('gateway operations', () => {
   });
 
   it('is ready with its store and answers 503 on /readyz once the store is closed, still alive', async () => {
-    expect((await get('/readyz')).status).toBe(200);
+    const ready = await get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.text)).toEqual({ status: 'ready', store: 'ok', serverCertificate: 'ok' });
     deps.store.close();
     const res = await get('/readyz');
     expect(res.status).toBe(503);

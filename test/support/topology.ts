@@ -28,6 +28,8 @@ export interface Topology {
   gatewayPort: number;
   adminPort: number;
   authsvcPort: number;
+  /** The metrics listeners of the gateway process (gateway and admin API) and of the realm. */
+  metricsPorts: { gateway: number; authsvc: number };
   registryPort: number;
   registryHost: string;
   /** Directory holding a `docker-credential-tollgate` for PATH. */
@@ -83,11 +85,20 @@ export interface TopologyOptions {
   env?: NodeJS.ProcessEnv;
   /** Keys merged into the `gateway` section (e.g. estResponse). */
   gateway?: Record<string, unknown>;
+  /** Start the real registry too (default true). */
+  registry?: boolean;
+  /** Runs on the fresh directory before anything is written into it (e.g. to mount a file system at `data/`). */
+  prepare?: (dir: string) => void;
+  /** Runs after the processes stopped, before the directory is removed (e.g. to unmount). */
+  cleanup?: (dir: string) => void;
 }
 
 export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  options.prepare?.(dir);
+  const withRegistry = options.registry ?? true;
   const [gatewayPort, adminPort, authsvcPort, registryPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const metricsPorts = { gateway: await freePort(), authsvc: await freePort() };
   const registryHost = `127.0.0.1:${registryPort}`;
   const configFile = join(dir, 'tollgate.yml');
   const base: Record<string, unknown> = {
@@ -104,6 +115,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     admin: { listen: { host: '127.0.0.1', port: adminPort } },
     authsvc: { listen: { host: '127.0.0.1', port: authsvcPort }, service: 'tollgate-registry', issuer: 'tollgate' },
     pki: { testCertMaxHours: options.testCertMaxHours ?? 24 },
+    metrics: { listen: { host: '127.0.0.1' } },
   };
   // Extra sections (users, ACL, OIDC...) are merged into the authsvc section.
   if (options.authsvc) Object.assign(base.authsvc as Record<string, unknown>, options.authsvc);
@@ -131,16 +143,18 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
 
   const logs = { gateway: join(dir, 'gateway.log'), authsvc: join(dir, 'authsvc.log'), registry: join(dir, 'registry.log') };
   const children: ChildProcess[] = [];
-  const startChild = (command: string, args: string[], logFile: string) => {
+  const startChild = (command: string, args: string[], logFile: string, childEnv: NodeJS.ProcessEnv = env) => {
     const out = createWriteStream(logFile);
-    const child = spawn(command, args, { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: childEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
     children.push(child);
     return child;
   };
-  startChild(process.execPath, [CLI, 'serve', 'gateway'], logs.gateway);
-  startChild(process.execPath, [CLI, 'serve', 'authsvc'], logs.authsvc);
+  // One configuration for both, as in a deployment; each process gets its own metrics port.
+  const serviceEnv = (port: number) => ({ ...env, TOLLGATE_METRICS_LISTEN_PORT: String(port) });
+  startChild(process.execPath, [CLI, 'serve', 'gateway'], logs.gateway, serviceEnv(metricsPorts.gateway));
+  startChild(process.execPath, [CLI, 'serve', 'authsvc'], logs.authsvc, serviceEnv(metricsPorts.authsvc));
 
   const registryConfig = join(dir, 'registry.yml');
   mkdirSync(join(dir, 'registry-storage'));
@@ -165,7 +179,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       '',
     ].join('\n'),
   );
-  startChild('docker-registry', ['serve', registryConfig], logs.registry);
+  if (withRegistry) startChild('docker-registry', ['serve', registryConfig], logs.registry);
 
   const stop = async () => {
     await Promise.all(
@@ -179,6 +193,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
           }),
       ),
     );
+    options.cleanup?.(dir);
     if (!process.env.TOLLGATE_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
   };
 
@@ -187,7 +202,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     await waitFor(() => httpsOk(gatewayPort, gatewayCa), 'gateway');
     await waitFor(() => httpOk(`http://127.0.0.1:${authsvcPort}/healthz`), 'authsvc');
     await waitFor(() => httpOk(`http://127.0.0.1:${adminPort}/healthz`), 'admin API');
-    await waitFor(() => httpOk(`http://${registryHost}/v2/`), 'registry');
+    if (withRegistry) await waitFor(() => httpOk(`http://${registryHost}/v2/`), 'registry');
   } catch (e) {
     await stop();
     throw e;
@@ -200,5 +215,5 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   writeFileSync(helperPath, `#!/bin/sh\nexec "${process.execPath}" "${HELPER}" "$@"\n`);
   chmodSync(helperPath, 0o755);
 
-  return { dir, configFile, gatewayPort, adminPort, authsvcPort, registryPort, registryHost, binDir, logs, cli, cliJson, stop };
+  return { dir, configFile, gatewayPort, adminPort, authsvcPort, metricsPorts, registryPort, registryHost, binDir, logs, cli, cliJson, stop };
 }

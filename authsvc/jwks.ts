@@ -1,13 +1,19 @@
 /**
  * The JSON Web Key Set (RFC 7517 section 5) of the keys registries must trust.
  *
- * Registry 3.x reads it from a local file (`auth.token.jwks`) and indexes the keys by their `kid`
- * member as written, so every key carries the same libtrust key id the realm puts in the JWT
- * header; without an explicit `kid`, it would only find keys from its root certificate bundle,
- * under their RFC 7638 thumbprint. `x5c` (RFC 7517 section 4.7) lets a verifier check the
- * certificate, and go-jose checks that it matches the key.
+ * What distribution does with it (measured against 2.8.2, 3.0.0 and 3.1.1): registry 3.x reads it
+ * from a local file (`auth.token.jwks`) and consults it only for tokens WITHOUT `x5c`, looking the
+ * key up by the token's `kid`, so every entry carries the libtrust key id the realm writes as
+ * `kid`. A token with `x5c` (Tollgate's, see jwt.ts) is verified against `rootcertbundle` alone,
+ * never against the JWKS. 3.x indexes the bundle's keys by RFC 7638 thumbprint (3.0.0 computed it
+ * wrongly), so a kid-only token with a libtrust kid is found on 3.x only through this file; registry
+ * 2.8 ignores it and finds such a token's key in the bundle by libtrust key id.
+ *
+ * `x5c` in each entry (RFC 7517 section 4.7) lets a verifier check the certificate; go-jose checks
+ * that it matches the key. The public members come from jose's `exportJWK`.
  */
 import crypto from 'node:crypto';
+import { exportJWK } from 'jose';
 
 export interface PublicJwk {
   kty: string;
@@ -35,11 +41,11 @@ export interface JwkSource {
   certificateDer?: Buffer;
 }
 
-export function publicJwk(key: JwkSource): PublicJwk {
+export async function publicJwk(key: JwkSource): Promise<PublicJwk> {
   const input = key.certificateDer ?? key.certificatePem;
   if (input === undefined) throw new TypeError(`signing key ${key.kid} has no certificate`);
   const cert = new crypto.X509Certificate(input);
-  const jwk = cert.publicKey.export({ format: 'jwk' });
+  const jwk = await exportJWK(cert.publicKey);
   const base: PublicJwk = { kty: String(jwk.kty), use: 'sig', alg: key.alg, kid: key.kid, x5c: [cert.raw.toString('base64')] };
   // Only the public members, named explicitly, so no private member could ever slip through.
   if (jwk.kty === 'EC') return { ...base, crv: jwk.crv, x: jwk.x, y: jwk.y, x5c: base.x5c };
@@ -47,11 +53,11 @@ export function publicJwk(key: JwkSource): PublicJwk {
   throw new TypeError(`signing key ${key.kid} has an unsupported key type ${String(jwk.kty)}`);
 }
 
-export function jwkSet(keys: readonly JwkSource[]): JwkSet {
-  return { keys: keys.map(publicJwk) };
+export async function jwkSet(keys: readonly JwkSource[]): Promise<JwkSet> {
+  return { keys: await Promise.all(keys.map(publicJwk)) };
 }
 
 /** The set as the file and the endpoint carry it: pretty-printed, newline-terminated. */
-export function jwksJson(keys: readonly JwkSource[]): string {
-  return `${JSON.stringify(jwkSet(keys), null, 2)}\n`;
+export async function jwksJson(keys: readonly JwkSource[]): Promise<string> {
+  return `${JSON.stringify(await jwkSet(keys), null, 2)}\n`;
 }

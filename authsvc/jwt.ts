@@ -21,7 +21,7 @@ import { invalidInput, TollgateError } from '../shared/errors.js';
 import type { AccessEntry } from './policy.js';
 
 export interface SigningKey {
-  /** libtrust-format key id (registry 2.8 matches it against its rootcertbundle). */
+  /** libtrust-format key id (for kid-only lookups: registry 2.8 in its bundle, 3.x in its JWKS). */
   kid: string;
   alg: 'ES256' | 'ES384' | 'RS256';
   privateKey: crypto.KeyObject;

@@ -2,11 +2,15 @@
  * What a Docker distribution registry needs to trust the realm's tokens: the signing certificates
  * (root certificate bundle), the JWKS, and the `auth.token` section for registry 2.8 and 3.x.
  *
- * Registry 2.8 verifies a token by its `x5c` chain against the bundle, or by `kid` = libtrust key
- * id of a bundle certificate. Registry 3.x tries `x5c`, then `jwk`, then `kid`, looking `kid` up in
- * the JWKS file (explicit ids) or among bundle keys by RFC 7638 thumbprint, and accepts only the
- * listed `signingalgorithms`. Both read these files at start-up only: publish the bundle with a new
- * key while it is still `trusted`, restart the registry, then activate the key.
+ * The realm's tokens carry the signing certificate in `x5c` (and its libtrust key id in `kid`).
+ * Registry 2.8 and 3.x both verify that chain against `rootcertbundle`; 3.x never consults its
+ * JWKS for such a token, so the bundle is what both need, and a 3.x configuration with a JWKS but
+ * no bundle refuses every token (`x509: certificate signed by unknown authority`). The JWKS (3.x
+ * `auth.token.jwks`, with explicit kids) matters only for tokens without `x5c`: 3.x keys its bundle
+ * by RFC 7638 thumbprint, so a libtrust kid is found there only through the JWKS, while 2.8 finds it
+ * in the bundle. The 3.x snippet lists the JWKS and `signingalgorithms` so either kind of token
+ * verifies. Both read these files at start-up only: publish the bundle with a new key while it is
+ * still `trusted`, restart the registry, then activate the key.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -61,8 +65,8 @@ export function registryTokenSettings(config: Config): RegistryTokenSettings {
   return { realm: realmUrl(config), service: config.authsvc.service, issuer: config.authsvc.issuer };
 }
 
-/** Builds the files' contents. Pure: nothing is read or written. */
-export function registryConfig(input: RegistryConfigInput): RegistryConfigFiles {
+/** Builds the files' contents. Nothing is read or written. */
+export async function registryConfig(input: RegistryConfigInput): Promise<RegistryConfigFiles> {
   const keys = input.keys
     .filter((k) => k.status === 'active' || k.status === 'trusted')
     // Active first, so a reader of the bundle sees the key in use at the top.
@@ -77,7 +81,7 @@ export function registryConfig(input: RegistryConfigInput): RegistryConfigFiles 
   // registry would silently read only part of.
   const certificates = keys.map((k) => parseCertificate(k.certificatePem));
   const rootBundlePem = certificates.map((c) => c.pem).join('');
-  const jwks = jwksJson(keys.map((k, i) => ({ kid: k.kid, alg: k.alg, certificateDer: certificates[i]!.der })));
+  const jwks = await jwksJson(keys.map((k, i) => ({ kid: k.kid, alg: k.alg, certificateDer: certificates[i]!.der })));
 
   const directory = input.directory;
   const token28 = {
@@ -112,12 +116,12 @@ export interface WrittenRegistryConfig extends RegistryConfigFiles {
  * restarts meanwhile reads either the old or the new file, never half of one. `directory` in the
  * snippets defaults to `dir` itself.
  */
-export function writeRegistryConfig(
+export async function writeRegistryConfig(
   dir: string,
   input: Omit<RegistryConfigInput, 'directory'> & { directory?: string },
-): WrittenRegistryConfig {
+): Promise<WrittenRegistryConfig> {
   const target = resolve(dir);
-  const files = registryConfig({ ...input, directory: input.directory ?? target });
+  const files = await registryConfig({ ...input, directory: input.directory ?? target });
   mkdirSync(target, { recursive: true, mode: 0o755 });
   const paths = {
     rootBundle: join(target, REGISTRY_FILES.rootBundle),

@@ -211,9 +211,10 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
   });
   let jwksCache: { version: number; body: string } | null = null;
 
-  const jwks = (): Reply => {
+  const jwks = async (): Promise<Reply> => {
     if (!jwksCache || jwksCache.version !== keyring.version) {
-      jwksCache = { version: keyring.version, body: jwksJson(keyring.trusted) };
+      const version = keyring.version;
+      jwksCache = { version, body: await jwksJson(keyring.trusted) };
     }
     // Public keys: caches may keep them briefly; rotation publishes a key well before using it.
     return { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=60' }, body: jwksCache.body };

@@ -15,18 +15,21 @@ export const doctorCommands: Command[] = [
   {
     name: ['doctor'],
     args: [],
-    usage: '--registry-config <file> [--registry-url <url>]',
+    usage: '--registry-config <file> [--registry-url <url>] [--registry-log <file>]',
     summary: 'check that a registry, the realm and the gateway agree with this configuration',
     details:
-      'Compares the registry\'s auth.token (realm, service, issuer, rootcertbundle, jwks, signingalgorithms)\nwith Tollgate\'s configuration and active signing key, and asks the realm, the gateway and (with\n--registry-url) the running registry. Exits 1 when anything is wrong; each finding names its fix.',
+      'Compares the registry\'s auth.token (realm, service, issuer, rootcertbundle, jwks, signingalgorithms)\nwith Tollgate\'s configuration and active signing key, asks the realm, the gateway and (with\n--registry-url) the running registry, and (with --registry-log) explains the token refusals the\nregistry logged. Exits 1 when anything is wrong; each finding names its fix.',
     options: {
       'registry-config': { type: 'string', value: 'file', help: "the registry's configuration file (or just its auth: section)" },
       'registry-url': { type: 'string', value: 'url', help: 'the running registry, e.g. http://127.0.0.1:5000' },
+      'registry-log': { type: 'string', value: 'file', help: "the registry's log, to explain the tokens it refused" },
     },
     mode: 'local',
     async run(ctx, input) {
       const registryUrl = stringOption(input, 'registry-url');
+      const registryLogFile = stringOption(input, 'registry-log');
       const findings = await runDoctor({
+        ...(registryLogFile !== undefined ? { registryLogFile } : {}),
         config: ctx.config(),
         keys: await ctx.authority().store.listSigningKeys(),
         registryConfigFile: requiredString(input, 'registry-config'),

@@ -1,4 +1,4 @@
-import type { Config } from '../../shared/config.js';
+import type { KeyHint } from '../../authsvc/jwt.js';
 import { ok, warning, type Finding } from './findings.js';
 import type { RegistryTokenSection } from './registry-file.js';
 
@@ -11,8 +11,7 @@ import type { RegistryTokenSection } from './registry-file.js';
  *
  * (That the bundle and the JWKS hold the active key is trust.ts's part.)
  */
-export function checkKeyHint(section: RegistryTokenSection, config: Config): Finding[] {
-  const hint = config.authsvc.tokenKeyHint;
+export function checkKeyHint(section: RegistryTokenSection, hint: KeyHint): Finding[] {
   if (hint === 'x5c') {
     return [ok('key_hint', 'tokens carry their signing certificate (x5c): the registry verifies it against auth.token.rootcertbundle')];
   }

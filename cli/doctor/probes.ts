@@ -22,7 +22,7 @@ export async function probeRealm(config: Config, activeKid: string | null): Prom
   }
   const body = (await res.json().catch(() => ({}))) as { kid?: string; problem?: string; store?: string };
   if (res.status !== 200) {
-    const why = body.problem ?? (body.store === 'unreachable' ? 'its store is unreachable' : `status ${res.status}`);
+    const why = body.problem ?? (body.store !== undefined && body.store !== 'ok' ? `its store: ${body.store}` : `status ${res.status}`);
     return [error('realm_not_ready', `the realm at ${url} is not ready: ${why}`, 'see the authsvc log; tollgate keys list shows the signing keys')];
   }
   if (activeKid !== null && body.kid !== activeKid) {

@@ -1,15 +1,25 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { KeyHint } from '../../authsvc/jwt.js';
 import type { SigningKeyRecord } from '../../shared/store/types.js';
 import { error, ok, warning, type Finding } from './findings.js';
 import type { RegistryTokenSection } from './registry-file.js';
 
 /**
- * Whether the registry will trust the tokens the realm signs: the active key's certificate must be
- * in the root bundle (registry 2.8 and 3.x), its kid in the JWKS and its algorithm among the
- * signing algorithms (3.x), and the certificate within its dates. A registry that fails any of these
- * answers every pull with "token signed by untrusted key" or "invalid token"; each finding says which.
+ * Whether the registry will trust the tokens the realm signs. What it needs depends on the JWT
+ * header the realm writes (`TokenKeyHint`), measured against distribution 2.8.2, 3.0.0 and 3.1.1:
+ *
+ * - `x5c` (the signing certificate in the header; Tollgate's tokens carry it): 2.8 and 3.x alike
+ *   verify the chain against `rootcertbundle`. 3.x never consults its JWKS for such a token, so a
+ *   JWKS without the active kid changes nothing, and a 3.x configuration with a JWKS but no bundle
+ *   refuses every token. Refusal in the log: 2.8.2 `unable to verify certificate chain: x509:
+ *   certificate signed by unknown authority`, 3.x `failed to verify token: x509: certificate signed
+ *   by unknown authority`.
+ * - `kid` only: 2.8 finds the key among the bundle's certificates by libtrust key id; 3.x indexes
+ *   bundle keys by RFC 7638 thumbprint instead, so it finds a libtrust kid only through a JWKS entry
+ *   with that kid. Refusal in the log: `token signed by untrusted key with ID: "<kid>"`.
  */
+export type TokenKeyHint = KeyHint;
 
 const REPUBLISH = 'run `tollgate registry-config --out <dir>` and restart the registry (it reads these files only at start-up)';
 
@@ -50,9 +60,18 @@ export function checkSigningKey(keys: readonly SigningKeyRecord[], now: Date): {
   return { active, findings: [ok('signing_key', `active signing key ${active.kid} (${active.alg}), valid until ${notAfter.toISOString()}`)] };
 }
 
-export function checkBundle(section: RegistryTokenSection, active: SigningKeyRecord | null, now: Date): Finding[] {
+const CHAIN_REFUSED =
+  'registry 2.8 logs "unable to verify certificate chain: x509: certificate signed by unknown authority", 3.x "failed to verify token: x509: certificate signed by unknown authority"';
+
+export function checkBundle(section: RegistryTokenSection, active: SigningKeyRecord | null, now: Date, hint: TokenKeyHint): Finding[] {
   if (!section.rootcertbundle) {
-    return [error('rootcertbundle_missing', 'the registry configuration names no auth.token.rootcertbundle', `set it to the root-bundle.pem Tollgate writes; ${REPUBLISH}`)];
+    if (hint === 'kid' && section.jwks) {
+      return [warning('rootcertbundle_missing', 'the registry configuration names no auth.token.rootcertbundle: registry 3.x can still find kid-only tokens through its JWKS, but registry 2.8 does not start without a bundle', `set it to the root-bundle.pem Tollgate writes; ${REPUBLISH}`)];
+    }
+    const why = section.jwks
+      ? `Tollgate's tokens carry x5c, which registry 3.x verifies against rootcertbundle only, never against the JWKS: it refuses every token (${CHAIN_REFUSED})`
+      : 'registry 2.8 does not start without it, and 3.x has nothing to verify an x5c chain against';
+    return [error('rootcertbundle_missing', `the registry configuration names no auth.token.rootcertbundle: ${why}`, `set it to the root-bundle.pem Tollgate writes; ${REPUBLISH}`)];
   }
   let pem: string;
   try {
@@ -70,23 +89,32 @@ export function checkBundle(section: RegistryTokenSection, active: SigningKeyRec
   }
   if (active) {
     const fingerprint = new X509Certificate(active.certificatePem).fingerprint256;
-    if (!certs.some((c) => c.fingerprint256 === fingerprint)) {
-      findings.push(
-        error(
-          'active_key_untrusted',
-          `the registry will refuse every token with "token signed by untrusted key": the realm signs with key ${active.kid}, whose certificate is not in ${section.rootcertbundle} (it holds ${certs.length} other certificate${certs.length === 1 ? '' : 's'})`,
-          REPUBLISH,
-        ),
-      );
-    } else {
+    if (certs.some((c) => c.fingerprint256 === fingerprint)) {
       findings.push(ok('active_key_trusted', `the active key ${active.kid} is in ${section.rootcertbundle}`));
+    } else {
+      const others = `it holds ${certs.length} other certificate${certs.length === 1 ? '' : 's'}`;
+      const refusal =
+        hint === 'x5c'
+          ? `the registry will refuse every token: the realm signs with key ${active.kid}, whose certificate is not in ${section.rootcertbundle} (${others}); ${CHAIN_REFUSED}`
+          : `registry 2.8 will refuse every token with "token signed by untrusted key with ID: \"${active.kid}\"": the certificate of the active key is not in ${section.rootcertbundle} (${others})`;
+      // With kid-only tokens a 3.x registry may still find the key in its JWKS (checked there).
+      findings.push(hint === 'x5c' || !section.jwks ? error('active_key_untrusted', refusal, REPUBLISH) : warning('active_key_untrusted', refusal, REPUBLISH));
     }
   }
   return findings;
 }
 
-/** Registry 3.x: the JWKS must name the active kid; `signingalgorithms` must allow its algorithm. */
-export function checkJwks(section: RegistryTokenSection, active: SigningKeyRecord | null): Finding[] {
+function jwksKids(file: string): string[] {
+  const set = JSON.parse(readFileSync(file, 'utf8')) as { keys?: { kid?: unknown }[] };
+  return (set.keys ?? []).map((k) => (typeof k.kid === 'string' ? k.kid : '')).filter((k) => k !== '');
+}
+
+/**
+ * Registry 3.x: `signingalgorithms` must allow the active key's algorithm. The JWKS matters only
+ * for kid-only tokens: its lack of the active kid is a warning then (2.8 still finds the key in the
+ * bundle), and with x5c tokens only a note, never a failure.
+ */
+export function checkJwks(section: RegistryTokenSection, active: SigningKeyRecord | null, hint: TokenKeyHint): Finding[] {
   if (!active) return [];
   const findings: Finding[] = [];
   if (section.signingalgorithms && !section.signingalgorithms.includes(active.alg)) {
@@ -98,19 +126,35 @@ export function checkJwks(section: RegistryTokenSection, active: SigningKeyRecor
       ),
     );
   }
-  if (section.jwks) {
-    let kids: string[];
-    try {
-      const set = JSON.parse(readFileSync(section.jwks, 'utf8')) as { keys?: { kid?: unknown }[] };
-      kids = (set.keys ?? []).map((k) => (typeof k.kid === 'string' ? k.kid : '')).filter((k) => k !== '');
-    } catch (e) {
-      return [...findings, error('jwks_unreadable', `cannot read the JWKS ${section.jwks} as JSON (${(e as Error).message})`, REPUBLISH)];
-    }
-    if (!kids.includes(active.kid)) {
-      findings.push(error('jwks_kid_missing', `the registry looks token kids up in ${section.jwks}, which does not list the active kid ${active.kid}`, REPUBLISH));
-    } else {
-      findings.push(ok('jwks_kid', `${section.jwks} lists the active kid ${active.kid}`));
-    }
+  if (!section.jwks) {
+    // Without a JWKS, kid-only tokens reach registry 2.8 only: key-hint.ts says so.
+    return findings;
+  }
+  let kids: string[];
+  try {
+    kids = jwksKids(section.jwks);
+  } catch (e) {
+    const message = `cannot read the JWKS ${section.jwks} as JSON (${(e as Error).message})`;
+    // Registry 3.x reads the file at start-up: an unreadable one may stop it, whatever the tokens carry.
+    return [...findings, error('jwks_unreadable', message, REPUBLISH)];
+  }
+  if (kids.includes(active.kid)) {
+    findings.push(ok('jwks_kid', `${section.jwks} lists the active kid ${active.kid}`));
+  } else if (hint === 'kid') {
+    findings.push(
+      warning(
+        'jwks_kid_missing',
+        `${section.jwks} does not list the active kid ${active.kid}: registry 3.x finds a kid-only token's key only there and refuses it with "token signed by untrusted key with ID: \"${active.kid}\"" (registry 2.8 finds it in the bundle)`,
+        REPUBLISH,
+      ),
+    );
+  } else {
+    findings.push(
+      ok(
+        'jwks_not_consulted',
+        `${section.jwks} does not list the active kid ${active.kid}; that changes nothing for Tollgate's tokens, which carry x5c: registry 3.x verifies them against the root bundle and does not consult the JWKS (republish anyway to keep both in step)`,
+      ),
+    );
   }
   return findings;
 }

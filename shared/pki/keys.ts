@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { invalidInput } from '../errors.js';
 
 /** Key generation, the key policy (which device and CA keys are acceptable), and key identifiers. */
@@ -120,16 +121,9 @@ export function libtrustKeyId(publicKey: crypto.KeyObject): string {
   return (base32(digest).match(/.{4}/g) as string[]).join(':');
 }
 
-/** RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key. */
-export function jwkThumbprint(publicKey: crypto.KeyObject): string {
-  const jwk = toPublicKey(publicKey).export({ format: 'jwk' });
-  // RFC 7638: only the required members, in lexicographic order, no whitespace.
-  let canonical: string;
-  if (jwk.kty === 'EC') canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
-  else if (jwk.kty === 'RSA') canonical = JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
-  else if (jwk.kty === 'OKP') canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
-  else throw invalidInput('key_type_not_allowed', `no JWK thumbprint is defined for key type ${String(jwk.kty)}`);
-  return crypto.createHash('sha256').update(canonical).digest('base64url');
+/** RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key, as jose computes it. */
+export async function jwkThumbprint(publicKey: crypto.KeyObject): Promise<string> {
+  return calculateJwkThumbprint(await exportJWK(toPublicKey(publicKey)), 'sha256');
 }
 
 /** SHA-256 hex (lower case, no colons) of the SPKI DER: the pin stored for a device's public key. */

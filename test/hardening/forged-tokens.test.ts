@@ -55,7 +55,7 @@ describe.skipIf(!runSuite)('forged tokens against a real docker-registry', () =>
     deviceUuid = view.uuid;
     device = await t.deviceToken(view);
     svc = await startAuthsvc({ config: t.config, deps: t.deps, log: createLogger('authsvc', 'silent') });
-    const files = writeRegistryConfig(join(t.dir, 'registry'), {
+    const files = await writeRegistryConfig(join(t.dir, 'registry'), {
       realm: svc.realmUrl,
       service: SERVICE,
       issuer: ISSUER,

@@ -64,7 +64,7 @@ afterAll(async () => {
 
 describe('tollgate doctor', () => {
   it('finds nothing wrong with a registry configured from Tollgate\'s files', async () => {
-    const files = writeRegistryConfig(join(t.dir, 'good'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const files = await writeRegistryConfig(join(t.dir, 'good'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
     const registry = await startRegistry({ authToken: token28(files.auth28Yaml) });
     registries.push(registry);
     const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryUrl: registry.url });
@@ -73,18 +73,21 @@ describe('tollgate doctor', () => {
   });
 
   it('names each mismatch of a misconfigured registry, live and on file', async () => {
-    const files = writeRegistryConfig(join(t.dir, 'bad'), {
+    const files = await writeRegistryConfig(join(t.dir, 'bad'), {
       realm: 'http://auth.elsewhere.test/token',
       service: 'other-registry',
       issuer: 'tollgate',
       keys: [{ ...stale, status: 'active' }],
     });
-    const registry = await startRegistry({ authToken: token28(files.auth28Yaml) });
+    const registry = await startRegistry({ authToken: token28(files.auth28Yaml), logLevel: 'info' });
     registries.push(registry);
     const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryUrl: registry.url });
     expect(errors(findings).sort()).toEqual(['active_key_untrusted', 'realm_mismatch', 'realm_mismatch', 'service_mismatch', 'service_mismatch']);
     const untrusted = findings.find((f) => f.id === 'active_key_untrusted')!;
-    expect(untrusted.message).toContain('token signed by untrusted key');
+    // What the registry really logs (2.8.2 and 3.x), never "token signed by untrusted key" for x5c tokens.
+    expect(untrusted.message).toContain('unable to verify certificate chain: x509: certificate signed by unknown authority');
+    expect(untrusted.message).toContain('failed to verify token: x509: certificate signed by unknown authority');
+    expect(untrusted.message).not.toContain('token signed by untrusted key');
     expect(untrusted.message).toContain(active.kid);
     expect(untrusted.fix).toMatch(/registry-config.*restart the registry/);
     const service = findings.find((f) => f.id === 'service_mismatch' && f.message.includes('running registry'))!;
@@ -93,13 +96,56 @@ describe('tollgate doctor', () => {
     expect(service.fix).toContain('auth.token.service: tollgate-registry');
   });
 
-  it('checks the registry 3.x JWKS and signing algorithms', async () => {
-    const files = writeRegistryConfig(join(t.dir, 'v3'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+  it('checks the registry 3.x signing algorithms; a JWKS without the kid matters only for kid-only tokens', async () => {
+    const files = await writeRegistryConfig(join(t.dir, 'v3'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
     writeFileSync(files.paths.jwks, JSON.stringify({ keys: [{ kid: stale.kid }] }));
     const auth3 = join(t.dir, 'v3', 'auth-3-edited.yml');
     writeFileSync(auth3, files.auth3Yaml.replace(/signingalgorithms:[\s\S]*$/, 'signingalgorithms:\n      - RS256\n'));
-    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: auth3 });
-    expect(errors(findings).sort()).toEqual(['jwks_kid_missing', 'signing_algorithm_refused']);
+    const keys = await t.deps.store.listSigningKeys();
+    // Tollgate's tokens carry x5c: registry 3.x verifies them against the bundle and never reads the JWKS.
+    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: auth3 });
+    expect(errors(x5c)).toEqual(['signing_algorithm_refused']);
+    expect(x5c.find((f) => f.id === 'jwks_not_consulted')).toMatchObject({ severity: 'ok' });
+    expect(x5c.map((f) => f.id)).not.toContain('jwks_kid_missing');
+    // Tokens with a kid only: 3.x finds the key only in the JWKS, 2.8 in the bundle: a warning.
+    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: auth3, keyHint: 'kid' });
+    expect(errors(kidOnly)).toEqual(['signing_algorithm_refused']);
+    expect(kidOnly.find((f) => f.id === 'jwks_kid_missing')).toMatchObject({ severity: 'warning' });
+    expect(kidOnly.find((f) => f.id === 'jwks_kid_missing')!.message).toContain(`token signed by untrusted key with ID: \"${active.kid}\"`);
+  });
+
+  it('refuses a 3.x configuration with a JWKS but no root bundle: x5c tokens are verified against the bundle only', async () => {
+    const files = await writeRegistryConfig(join(t.dir, 'jwks-only'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const jwksOnly = join(t.dir, 'jwks-only', 'auth-3-jwks-only.yml');
+    writeFileSync(jwksOnly, files.auth3Yaml.replace(/\n\s*rootcertbundle: .*/, ''));
+    const keys = await t.deps.store.listSigningKeys();
+    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly });
+    expect(errors(x5c)).toEqual(['rootcertbundle_missing']);
+    expect(x5c.find((f) => f.id === 'rootcertbundle_missing')!.message).toContain('failed to verify token: x509: certificate signed by unknown authority');
+    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly, keyHint: 'kid' });
+    expect(errors(kidOnly)).toEqual([]);
+    expect(kidOnly.find((f) => f.id === 'rootcertbundle_missing')).toMatchObject({ severity: 'warning' });
+  });
+
+  it("explains the refusals in the registry's own log", async () => {
+    const files = await writeRegistryConfig(join(t.dir, 'log'), { ...registryTokenSettings(t.config), keys: [{ ...stale, status: 'active' }] });
+    const registry = await startRegistry({ authToken: token28(files.auth28Yaml), logLevel: 'info' });
+    registries.push(registry);
+    // A real token from the realm, signed by the active key the registry does not trust.
+    const creds = await t.deviceToken(await t.device(await t.factory('logged')));
+    const answer = await fetch(`http://127.0.0.1:${authsvc.port}/token?service=tollgate-registry&scope=repository:logged/app:pull`, {
+      headers: { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.secret}`).toString('base64')}` },
+    });
+    const { token } = (await answer.json()) as { token: string };
+    expect((await fetch(`${registry.url}/v2/logged/app/manifests/latest`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    const logFile = join(t.dir, 'registry.log');
+    writeFileSync(logFile, registry.output());
+    const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryLogFile: logFile });
+    const chain = findings.find((f) => f.id === 'log_chain_untrusted')!;
+    expect(chain.severity).toBe('error');
+    expect(chain.message).toMatch(/says "unable to verify certificate chain: x509: certificate signed by unknown authority" \(1 time, last at \d{4}-/);
+    expect(chain.fix).toMatch(/registry-config.*restart the registry/);
+    expect(findings.map((f) => f.id)).not.toContain('log_invalid_token');
   });
 
   it('says how the registry finds the key the tokens name (authsvc.tokenKeyHint)', async () => {
@@ -126,7 +172,7 @@ describe('tollgate doctor', () => {
   });
 
   it('reports a realm that is down and exits 1 from the command line', async () => {
-    const files = writeRegistryConfig(join(t.dir, 'cli'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const files = await writeRegistryConfig(join(t.dir, 'cli'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
     await authsvc.close();
     // Not spawnSync: the gateway the doctor probes runs in this process and must keep answering.
     const r = await runCli(['doctor', '--config', join(t.dir, 'tollgate.yml'), '--registry-config', files.paths.auth28]);

@@ -50,7 +50,7 @@ describe.skipIf(!runSuite)('realm tokens against a real docker-registry', () => 
     demoDevice = await t.deviceToken(await t.device(demo));
     otherDevice = await t.deviceToken(await t.device(other));
     svc = await startAuthsvc({ config: t.config, deps: t.deps, log: createLogger('authsvc', 'silent') });
-    files = writeRegistryConfig(join(t.dir, 'registry'), {
+    files = await writeRegistryConfig(join(t.dir, 'registry'), {
       realm: svc.realmUrl,
       service: SERVICE,
       issuer: ISSUER,

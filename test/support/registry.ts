@@ -31,6 +31,8 @@ export interface RegistryOptions {
   /** Keep the directory after stop() (for debugging). */
   keep?: boolean;
   startTimeoutMs?: number;
+  /** The registry's log level (default warn); token refusal causes are logged at info. */
+  logLevel?: 'info' | 'warn';
 }
 
 export interface RunningRegistry {
@@ -38,7 +40,7 @@ export interface RunningRegistry {
   url: string;
   port: number;
   dir: string;
-  /** What the registry printed so far (log level warn). */
+  /** What the registry printed so far (its log). */
   output(): string;
   stop(): Promise<void>;
 }
@@ -80,7 +82,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       configFile,
       stringify({
         version: 0.1,
-        log: { level: 'warn', accesslog: { disabled: true } },
+        log: { level: options.logLevel ?? 'warn', accesslog: { disabled: true } },
         storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true } },
         http: { addr: `127.0.0.1:${port}` },
         auth: { token: options.authToken },

@@ -356,6 +356,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
     store: rawDeps.store,
     intervalMs: config.maintenance.purgeIntervalSeconds * 1000,
     auditRetentionMs: auditRetentionMs(config.maintenance.auditRetentionDays),
+    ...(config.maintenance.auditArchiveFile !== undefined ? { auditArchiveFile: config.maintenance.auditArchiveFile } : {}),
     now: deps.now,
     log,
   });

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { GLOBAL_OPTIONS, type Command, type Input, type OptionSpec, type OptionValues } from './command.js';
 import { usageError } from './failure.js';
+import { didYouMean } from './suggest.js';
 
 /**
  * Command-line parsing on node:util parseArgs. parseArgs runs non-strict and this module checks
@@ -37,9 +38,14 @@ export function findCommand(commands: readonly Command[], words: string[]): Comm
   return best;
 }
 
+/** True if `--<name>` is given before any `--` (whatever the command, and even if the rest is wrong). */
+export function hasFlag(argv: string[], name: string): boolean {
+  return tokenize(argv, GLOBAL_OPTIONS).some((t) => t.kind === 'option' && t.name === name);
+}
+
 /** True if any token asks for help, so that `tollgate device enroll --help` never fails on a missing argument. */
 export function wantsHelp(argv: string[]): boolean {
-  return tokenize(argv, GLOBAL_OPTIONS).some((t) => t.kind === 'option' && t.name === 'help');
+  return hasFlag(argv, 'help');
 }
 
 /** Parses argv for `command` (its options plus the global ones) into checked positionals and options. */
@@ -57,7 +63,10 @@ export function parseCommand(command: Command, argv: string[]): Input {
       continue;
     }
     const spec = Object.hasOwn(specs, t.name) ? specs[t.name] : undefined;
-    if (!spec) throw usageError('usage_unknown_option', `${label} has no option ${t.rawName}; see tollgate help ${command.name.join(' ')}`);
+    if (!spec) {
+      const typed = t.rawName.replace(/^-+/, '');
+      throw usageError('usage_unknown_option', `${label} has no option ${t.rawName}${didYouMean(typed, Object.keys(specs), '--')}; see tollgate help ${command.name.join(' ')}`);
+    }
     let value: string | boolean;
     if (spec.type === 'boolean') {
       if (t.value !== undefined) throw usageError('usage_option_takes_no_value', `${t.rawName} takes no value`);

@@ -9,6 +9,8 @@ export interface OptionSpec {
   short?: string;
   /** Placeholder shown in help, e.g. `file`. */
   value?: string;
+  /** The values it takes, when they are a fixed few (offered by shell completion). */
+  choices?: readonly string[];
   help: string;
 }
 

@@ -98,6 +98,11 @@ export class Context {
     if (text.length > 0) this.io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   }
 
+  /** A warning on standard error: `tollgate: warning: ...`, or with --json one JSON line. */
+  warn(code: string, message: string): void {
+    this.io.stderr(this.json ? `${JSON.stringify({ warning: { code, message } })}\n` : `tollgate: warning: ${message} (${code})\n`);
+  }
+
   close(): void {
     this.adminClient?.close();
     this.opened?.store.close();

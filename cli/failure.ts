@@ -31,3 +31,15 @@ export function formatError(e: unknown): string {
   const lines = message.split('\n').filter((l) => l.trim().length > 0);
   return (lines.length > 0 ? lines : [code]).map((l) => `tollgate: ${l} (${code})\n`).join('');
 }
+
+/**
+ * The same error as one JSON line, for `--json`: `{"error": {"code", "message", "exitCode"}}`, the
+ * shape the admin API answers with, on standard error like every error.
+ */
+export function formatJsonError(e: unknown): string {
+  const [message, code] = isTollgateError(e)
+    ? [e.message, e.code]
+    : [`unexpected error: ${e instanceof Error ? e.message : String(e)}`, 'internal_error'];
+  const details = isTollgateError(e) && e.details ? { details: e.details } : {};
+  return `${JSON.stringify({ error: { code, message, exitCode: exitCodeOf(e), ...details } })}\n`;
+}

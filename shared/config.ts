@@ -220,6 +220,8 @@ export const configSchema = z
          * 0 keeps the audit trail forever (it then grows by a record per issued credential).
          */
         auditRetentionDays: z.number().int().min(0).max(36_500).default(90),
+        /** Before retention deletes audit records, append them to this file (NDJSON); unset: they are gone. */
+        auditArchiveFile: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -303,7 +305,7 @@ export interface LoadConfigOptions {
  */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
-  const file = options.file ?? env.TOLLGATE_CONFIG ?? null;
+  const file = options.file ?? (env.TOLLGATE_CONFIG || null);
   let raw: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -360,6 +362,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     ...config,
     dataDir: abs(config.dataDir),
     pkiDir: abs(config.pkiDir),
+    maintenance: {
+      ...config.maintenance,
+      ...(config.maintenance.auditArchiveFile !== undefined ? { auditArchiveFile: abs(config.maintenance.auditArchiveFile) } : {}),
+    },
     source: file,
     databasePath: resolve(abs(config.dataDir), 'tollgate.db'),
   };

@@ -31,12 +31,14 @@ export const configCommands: Command[] = [
       const hooks = Object.fromEntries(
         Object.entries(config.authsvc.hooks).map(([name, hook]) => [name, hook?.url ? { ...hook, url: maskUrl(hook.url) } : hook]),
       );
+      // Where it came from is said in the header line, not as a key no configuration file may have.
+      const { source, ...settings } = config;
       const effective = {
-        ...config,
+        ...settings,
         authsvc: { ...config.authsvc, users, hooks },
         urls: { gateway: gatewayUrl(config), admin: adminUrl(config), realm: realmUrl(config) },
       };
-      ctx.print(effective, () => `# configuration is valid (source: ${config.source ?? 'built-in defaults'})\n${stringify(effective)}`);
+      ctx.print(effective, () => `# configuration is valid (source: ${source ?? 'built-in defaults'})\n${stringify(effective)}`);
     },
   },
 ];

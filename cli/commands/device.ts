@@ -37,6 +37,15 @@ function summarize(enrolled: EnrollmentAnswer, written: Record<string, string> |
   ]);
 }
 
+/** A device.json without registries makes the helper answer "credentials not found" for every one. */
+function warnIfNoRegistry(ctx: Context, out: string | undefined, registries: readonly string[]): void {
+  if (out === undefined || registries.length > 0) return;
+  ctx.warn(
+    'device_config_no_registry',
+    `${join(out, DEVICE_FILES.config)} names no registry: the credential helper answers "credentials not found" for every registry until "registries" lists one (give --registry <host:port>)`,
+  );
+}
+
 function output(ctx: Context, enrolled: EnrollmentAnswer, written: Record<string, string> | null, extra: string[] = []): void {
   ctx.print({ device: enrolled.device, gateway: enrolled.gateway, files: written }, () => [summarize(enrolled, written), ...extra].join('\n'));
 }
@@ -77,6 +86,7 @@ const enroll: Command = {
     if (out !== undefined) prepareBundleDir(out, false);
     const enrolled = await ctx.client().enroll(input.args.factory, body);
     const written = out !== undefined ? writeDeviceBundle(out, enrolled, registries) : null;
+    warnIfNoRegistry(ctx, out, registries);
     const hint = out !== undefined && !existsSync(join(out, DEVICE_FILES.key)) ? [`put the device's private key at ${join(out, DEVICE_FILES.key)} (device.json names it)`] : [];
     output(ctx, enrolled, written, hint);
   },
@@ -97,7 +107,7 @@ const issueTest: Command = {
     minutes: { type: 'string', value: 'n', help: 'certificate lifetime in minutes, instead of --hours' },
     name: { type: 'string', value: 'name', help: 'a label for the device' },
     uuid: { type: 'string', value: 'uuid', help: 'device UUID (default: a random one)' },
-    key: { type: 'string', value: 'alg', help: `key algorithm: ${KEY_ALGORITHMS.join(', ')} (default ec-p256)` },
+    key: { type: 'string', value: 'alg', choices: KEY_ALGORITHMS, help: `key algorithm: ${KEY_ALGORITHMS.join(', ')} (default ec-p256)` },
     registry: registryOption,
   },
   mode: 'any',
@@ -130,7 +140,9 @@ const issueTest: Command = {
       ...(hours !== undefined ? { hours } : {}),
       ...(minutes !== undefined ? { minutes } : {}),
     });
-    output(ctx, enrolled, writeDeviceBundle(out, enrolled, registries, pair.privateKeyPem));
+    const written = writeDeviceBundle(out, enrolled, registries, pair.privateKeyPem);
+    warnIfNoRegistry(ctx, out, registries);
+    output(ctx, enrolled, written);
   },
 };
 
@@ -143,7 +155,7 @@ const list: Command = {
   summary: 'list the devices of a factory, by UUID',
   details: 'When more devices follow, the command that shows the next page is printed on stderr.',
   options: {
-    state: { type: 'string', value: 'state', help: `only devices in this state: ${STATES.join(', ')}` },
+    state: { type: 'string', value: 'state', choices: STATES, help: `only devices in this state: ${STATES.join(', ')}` },
     test: { type: 'boolean', help: 'only test devices' },
     'no-test': { type: 'boolean', help: 'only enrolled (non-test) devices' },
     search: { type: 'string', value: 'text', help: 'only devices whose UUID starts with, or whose name contains, this text' },

@@ -9,6 +9,7 @@ import { factoryCommands } from './factory.js';
 import { keysCommands } from './keys.js';
 import { loginCommands } from './login.js';
 import { serviceCommands } from './services.js';
+import { shellCommands } from './shell.js';
 import { tokenCommands } from './token.js';
 import { userCommands } from './user.js';
 
@@ -26,4 +27,5 @@ export const COMMANDS: readonly Command[] = [
   ...keysCommands,
   ...configCommands,
   ...doctorCommands,
+  ...shellCommands,
 ];

@@ -17,13 +17,13 @@ export const tokenCommands: Command[] = [
       'devices:test only issues short-lived test devices. A token can only create tokens with scopes it has itself.',
     ].join('\n'),
     options: {
-      scope: { type: 'string', multiple: true, value: 'scope', help: 'a scope to grant (repeatable)' },
+      scope: { type: 'string', multiple: true, value: 'scope', choices: API_TOKEN_SCOPES, help: 'a scope to grant (repeatable)' },
       description: { type: 'string', value: 'text', help: 'what the token is for' },
       days: { type: 'string', value: 'n', help: 'lifetime in days (default: no expiry)' },
       'creds-file': {
         type: 'string',
         value: 'file',
-        help: 'also write username:secret to this new file (mode 0600), the form --creds/--dest-creds take',
+        help: 'write username:secret to this new file (mode 0600), the form --creds/--dest-creds take, instead of printing the secret',
       },
     },
     mode: 'any',
@@ -42,14 +42,20 @@ export const tokenCommands: Command[] = [
       });
       // Written with O_EXCL: an existing file is never overwritten with a secret.
       if (credsFile !== undefined) writeFileSync(credsFile, `${token.username}:${token.secret}\n`, { mode: 0o600, flag: 'wx' });
-      ctx.print(token, () =>
+      // With --creds-file the secret goes into the file only: not also onto a terminal or into a CI log.
+      const { secret: _secret, ...withoutSecret } = token;
+      ctx.print(credsFile !== undefined ? { ...withoutSecret, credsFile } : token, () =>
         [
           `created token ${token.id} for factory ${input.args.factory} (scopes: ${token.scopes.join(', ')}${token.expiresAt ? `, expires ${token.expiresAt}` : ''})`,
           `username: ${token.username}`,
-          `secret:   ${token.secret}`,
+          credsFile !== undefined ? `secret:   written to ${credsFile} (mode 0600) as username:secret, and shown nowhere else` : `secret:   ${token.secret}`,
           '',
-          'The secret is shown only now; keep it in your CI secret store. Registry clients log in with both, e.g.',
-          `  skopeo copy --dest-creds ${token.username}:<secret> oci:./image:latest docker://<registry>/${input.args.factory}/app:latest`,
+          ...(credsFile !== undefined
+            ? ['Registry clients log in with the file, e.g.', `  skopeo copy --dest-creds "$(cat ${credsFile})" oci:./image:latest docker://<registry>/${input.args.factory}/app:latest`]
+            : [
+                'The secret is shown only now; keep it in your CI secret store. Registry clients log in with both, e.g.',
+                `  skopeo copy --dest-creds ${token.username}:<secret> oci:./image:latest docker://<registry>/${input.args.factory}/app:latest`,
+              ]),
         ].join('\n'),
       );
     },

@@ -38,7 +38,7 @@ export const userCommands: Command[] = [
     details:
       'Prints a hash for the `password` key of a static user. The clear-text password never goes in the configuration, on the command line or in a log.',
     options: {
-      algorithm: { type: 'string', value: 'name', help: 'argon2id (default) or bcrypt' },
+      algorithm: { type: 'string', value: 'name', choices: ['argon2id', 'bcrypt'], help: 'argon2id (default) or bcrypt' },
     },
     mode: 'standalone',
     async run(ctx, input) {

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
+import { appendAuditArchive } from './audit-archive.js';
 
 /** Audit records deleted per transaction: small enough that other writers never wait long. */
 export const AUDIT_PURGE_CHUNK = 5_000;
@@ -38,10 +39,14 @@ export function schedulePurge(options: {
   onRun?: (run: PurgeRun) => void;
   /** Records per audit chunk (tests). */
   auditChunk?: number;
+  /** Append what retention deletes to this file (NDJSON) first; unset: deleted records are gone. */
+  auditArchiveFile?: string;
 }): () => void {
   const { store, intervalMs, now, log, onPurged, onRun } = options;
   const retentionMs = options.auditRetentionMs ?? 0;
   const chunk = options.auditChunk ?? AUDIT_PURGE_CHUNK;
+  const archiveFile = options.auditArchiveFile;
+  const archive = archiveFile === undefined ? undefined : (records: Parameters<typeof appendAuditArchive>[1]) => appendAuditArchive(archiveFile, records);
   if (intervalMs <= 0) return () => {};
   let running = false;
   let stopped = false;
@@ -51,12 +56,17 @@ export function schedulePurge(options: {
     const cutoff = now() - retentionMs;
     let total = 0;
     for (let i = 0; i < AUDIT_PURGE_MAX_CHUNKS && !stopped; i++) {
-      const step = await store.purgeAuditLog(cutoff, chunk, {
-        actor: 'system',
-        action: 'audit.purged',
-        outcome: 'success',
-        details: { retentionDays: Math.round((retentionMs / DAY_MS) * 1000) / 1000 },
-      });
+      const step = await store.purgeAuditLog(
+        cutoff,
+        chunk,
+        {
+          actor: 'system',
+          action: 'audit.purged',
+          outcome: 'success',
+          details: { retentionDays: Math.round((retentionMs / DAY_MS) * 1000) / 1000, ...(archiveFile !== undefined ? { archivedTo: archiveFile } : {}) },
+        },
+        archive,
+      );
       total += step.deleted;
       if (!step.more) break;
       // Requests in between: the store is synchronous underneath.

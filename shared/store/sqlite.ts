@@ -836,7 +836,12 @@ export class SqliteStore implements Store {
     return this.write(() => this.stmt('DELETE FROM console_signin_codes WHERE code_hash = ? AND expires_at > ?').run(codeHash, now).changes === 1);
   }
 
-  async purgeAuditLog(cutoff: number, maxRows: number, audit: AuditEntry): Promise<{ deleted: number; cutoff: number; more: boolean }> {
+  async purgeAuditLog(
+    cutoff: number,
+    maxRows: number,
+    audit: AuditEntry,
+    archive?: (records: AuditRecord[]) => void,
+  ): Promise<{ deleted: number; cutoff: number; more: boolean }> {
     const limit = Math.max(1, Math.trunc(maxRows));
     return this.write(() => {
       this.stmt('UPDATE audit_retention SET cutoff = ? WHERE id = 1 AND cutoff < ?').run(Math.trunc(cutoff), Math.trunc(cutoff));
@@ -852,6 +857,7 @@ export class SqliteStore implements Store {
         prefix++;
       }
       if (last === null) return { deleted: 0, cutoff: inForce, more: false };
+      if (archive) archive((this.stmt('SELECT * FROM audit_log WHERE id <= ? AND at < ? ORDER BY id').all(last, inForce) as Row[]).map(toAudit));
       const deleted = this.stmt('DELETE FROM audit_log WHERE id <= ? AND at < ?').run(last, inForce).changes;
       this.audit({ ...audit, details: { ...audit.details, deleted, cutoff: new Date(inForce).toISOString() } });
       return { deleted, cutoff: inForce, more: prefix === limit };

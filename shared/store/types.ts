@@ -252,8 +252,15 @@ export interface Store {
    * epoch; never back) and deletes at most `maxRows` of the oldest records written before the
    * cutoff in force. When it deleted any, `audit` is recorded in the same transaction with the
    * count and the cutoff added to its details. `more` is true when older records may remain.
+   * `archive`, when given, is handed the records before they are deleted, in the same transaction:
+   * if it throws, nothing is deleted.
    */
-  purgeAuditLog(cutoff: number, maxRows: number, audit: AuditEntry): Promise<{ deleted: number; cutoff: number; more: boolean }>;
+  purgeAuditLog(
+    cutoff: number,
+    maxRows: number,
+    audit: AuditEntry,
+    archive?: (records: AuditRecord[]) => void,
+  ): Promise<{ deleted: number; cutoff: number; more: boolean }>;
   /** The retention cutoff in force: records written before it may have been deleted. */
   auditRetentionCutoff(): Promise<number>;
 

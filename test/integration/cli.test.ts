@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -267,6 +267,191 @@ describe('tollgate (local mode, as the operator)', () => {
     expect(rc.kids).toContain(added.kid);
     expect(existsSync(rc.paths.rootBundle)).toBe(true);
   });
+});
+
+describe('the command line itself', () => {
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+  it('prints its version with --version and version, in JSON with --json', async () => {
+    expect(await cli(['--version'])).toMatchObject({ status: 0, stdout: `tollgate ${version}\n` });
+    expect(await cli(['version'])).toMatchObject({ status: 0, stdout: `tollgate ${version}\n` });
+    expect(JSON.parse((await cli(['--version', '--json'])).stdout)).toEqual({ version });
+    expect(JSON.parse((await cli(['version', '--json'])).stdout)).toEqual({ version });
+  });
+
+  it('suggests what a mistyped command or option was meant to be', async () => {
+    const group = await cli(['device', 'enrol', 'acme']);
+    expectError(group, 2, 'usage_unknown_command');
+    expect(group.stderr).toContain('unknown command "device enrol" (did you mean "device enroll"?); see tollgate help device');
+    const top = await cli(['devcie', 'list', 'acme']);
+    expect(top.stderr).toContain('unknown command "devcie" (did you mean "device"?)');
+    const option = await cli(['device', 'issue-test', 'acme', '--out', join(dir, 'z'), '--regsitry', 'r.example']);
+    expectError(option, 2, 'usage_unknown_option');
+    expect(option.stderr).toContain('has no option --regsitry (did you mean "--registry"?)');
+    const help = await cli(['help', 'tokn']);
+    expect(help.stderr).toContain('no command "tokn" (did you mean "token"?)');
+    // Nothing close: no guess.
+    expect((await cli(['frobnicate'])).stderr).not.toContain('did you mean');
+  }, 120_000);
+
+  it('with --json, errors are JSON too, with the code and the exit code', async () => {
+    for (const [args, status, code] of [
+      [['device', 'show', 'acme', randomUUID(), '--json'], 1, 'device_not_found'],
+      [['device', 'enrol', 'acme', '--json'], 2, 'usage_unknown_command'],
+      [['device', 'list', 'acme', '--bogus', '--json'], 2, 'usage_unknown_option'],
+      [['config', 'check', '--json', '--config', join(dir, 'nope.yml')], 2, 'config_unreadable'],
+    ] as const) {
+      const r = await cli([...args]);
+      expect(r.status).toBe(status);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ error: { code, exitCode: status, message: expect.any(String) } });
+    }
+  }, 120_000);
+
+  it('completes commands, subcommands, options and option values in bash', async () => {
+    const script = (await cli(['completion', 'bash'])).stdout;
+    const complete = (line: string[]) => {
+      const words = ['tollgate', ...line];
+      const program = [
+        `export PATH=${JSON.stringify(join(ROOT, 'bin'))}:"$PATH"`,
+        script,
+        `COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')}); COMP_CWORD=${words.length - 1}`,
+        '_tollgate',
+        'printf "%s\\n" "${COMPREPLY[@]}"',
+      ].join('\n');
+      const r = spawnSync('bash', ['-c', program], { env: baseEnv, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    expect(complete(['dev'])).toEqual(['device']);
+    expect(complete(['device', 'iss'])).toEqual(['issue-test']);
+    expect(complete(['device', ''])).toEqual(expect.arrayContaining(['enroll', 'issue-test', 'list', 'renew']));
+    expect(complete(['device', 'issue-test', 'acme', '--reg'])).toEqual(['--registry']);
+    expect(complete(['device', 'issue-test', 'acme', '--key', 'ec'])).toEqual(['ec-p256', 'ec-p384']);
+    expect(complete(['audit', 'acme', '--format', ''])).toEqual(['table', 'ndjson', 'csv']);
+    expect(complete(['help', 'tok'])).toEqual(['token']);
+    expect(complete(['device', 'show', ''])).toEqual([]);
+  }, 120_000);
+
+  it('completes in zsh with the same candidates', async () => {
+    const script = (await cli(['completion', 'zsh'])).stdout;
+    expect(script.startsWith('#compdef tollgate\n')).toBe(true);
+    const program = [
+      `export PATH=${JSON.stringify(join(ROOT, 'bin'))}:"$PATH"`,
+      'compadd() { print -l -- "${@[2,-1]}" }',
+      '_files() { print -- "(files)" }',
+      script,
+      'words=(tollgate device iss); CURRENT=3; _tollgate',
+      'words=(tollgate token create acme --sc); CURRENT=5; _tollgate',
+      'words=(tollgate device show ""); CURRENT=4; _tollgate',
+    ].join('\n');
+    const r = spawnSync('zsh', ['-f', '-c', program], { env: baseEnv, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l !== '')).toEqual(['issue-test', '--scope', '(files)']);
+    expectError(await cli(['completion', 'fish']), 2, 'shell_unsupported');
+  });
+
+  it('config check shows where the configuration came from in its header only', async () => {
+    const human = await cli(['config', 'check']);
+    expect(human.stdout).toContain(`# configuration is valid (source: ${configFile})`);
+    expect(human.stdout).not.toMatch(/^source:/m);
+    const defaults = await cli(['config', 'check'], { TOLLGATE_CONFIG: '' });
+    expect(defaults.stdout).toContain('(source: built-in defaults)');
+    expect(defaults.stdout).not.toContain('source: null');
+    expect(await cliJson<Record<string, unknown>>(['config', 'check'])).not.toHaveProperty('source');
+  });
+
+  it('token create --creds-file writes the secret to the file and nowhere else', async () => {
+    const file = join(dir, 'ci.creds');
+    const r = await cli(['token', 'create', 'acme', '--scope', 'containers:write', '--creds-file', file]);
+    expect(r.status, r.stderr).toBe(0);
+    const [username, secret] = readFileSync(file, 'utf8').trim().split(':');
+    expect(secret).toMatch(/^tga_/);
+    expect(mode(file)).toBe(0o600);
+    expect(r.stdout).not.toContain(secret!);
+    expect(r.stdout).not.toMatch(SECRET);
+    expect(r.stdout).toContain(`username: ${username}`);
+    expect(r.stdout).toContain(`written to ${file}`);
+    const json = await cliJson<Record<string, unknown>>(['token', 'create', 'acme', '--scope', 'containers:read', '--creds-file', join(dir, 'ci2.creds')]);
+    expect(json).not.toHaveProperty('secret');
+    expect(json.credsFile).toBe(join(dir, 'ci2.creds'));
+    expect(JSON.stringify(json)).not.toMatch(SECRET);
+  });
+
+  it('warns when the device config it writes names no registry', async () => {
+    const without = await cli(['device', 'issue-test', 'acme', '--out', join(dir, 'no-registry')]);
+    expect(without.status).toBe(0);
+    expect(without.stderr).toMatch(/^tollgate: warning: .*device\.json names no registry: the credential helper answers "credentials not found" for every registry .*--registry <host:port>.*\(device_config_no_registry\)\n$/);
+    const json = await cli(['device', 'issue-test', 'acme', '--out', join(dir, 'no-registry-json'), '--json']);
+    expect(JSON.parse(json.stderr)).toMatchObject({ warning: { code: 'device_config_no_registry' } });
+    const withRegistry = await cli(['device', 'issue-test', 'acme', '--out', join(dir, 'with-registry'), '--registry', '127.0.0.1:5000']);
+    expect(withRegistry.stderr).toBe('');
+  });
+});
+
+describe('tollgate audit: export', () => {
+  interface Record_ {
+    id: number;
+    at: string;
+    action: string;
+    target: string | null;
+  }
+
+  it('exports every matching record as NDJSON or CSV, within --since and --until', async () => {
+    const all = await cliJson<Record_[]>(['audit', 'acme', '--limit', '1000']);
+    expect(all.length).toBeGreaterThan(5);
+    const ndjson = await cli(['audit', 'acme', '--format', 'ndjson']);
+    expect(ndjson.status, ndjson.stderr).toBe(0);
+    const lines = ndjson.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record_);
+    expect(lines.map((r) => r.id)).toEqual(all.map((r) => r.id));
+
+    const csv = await cli(['audit', 'acme', '--format', 'csv', '--limit', '3']);
+    const rows = csv.stdout.split('\r\n').filter((l) => l !== '');
+    expect(rows[0]).toBe('id,at,actor,action,outcome,target,reason,source,details');
+    expect(rows).toHaveLength(4);
+    expect(rows[1]!.startsWith(`${all[0]!.id},${all[0]!.at},`)).toBe(true);
+
+    const middle = all[Math.floor(all.length / 2)]!;
+    const since = await cliJson<Record_[]>(['audit', 'acme', '--since', middle.at, '--limit', '1000']);
+    expect(since.every((r) => Date.parse(r.at) >= Date.parse(middle.at))).toBe(true);
+    expect(since.map((r) => r.id)).toContain(middle.id);
+    const until = await cliJson<Record_[]>(['audit', 'acme', '--until', middle.at, '--limit', '1000']);
+    expect(until.every((r) => Date.parse(r.at) < Date.parse(middle.at))).toBe(true);
+    expect(since.length + until.length).toBe(all.length);
+    expect(await cliJson<Record_[]>(['audit', 'acme', '--since', '1h', '--limit', '1000'])).toHaveLength(all.length);
+    expect(await cliJson<Record_[]>(['audit', 'acme', '--until', '2000-01-01T00:00:00Z'])).toEqual([]);
+
+    expectError(await cli(['audit', 'acme', '--since', 'yesterday']), 2, 'since_invalid');
+    expectError(await cli(['audit', 'acme', '--format', 'xml']), 2, 'format_invalid');
+    expectError(await cli(['audit', 'acme', '--follow', '--until', '1h']), 2, 'usage_option_conflict');
+    const followJson = await cli(['audit', 'acme', '--follow', '--json']);
+    expect(followJson.status).toBe(2);
+    expect(JSON.parse(followJson.stderr)).toMatchObject({ error: { code: 'usage_option_conflict' } });
+  }, 120_000);
+
+  it('--follow prints new records as they are written, until interrupted', async () => {
+    const child = spawn(process.execPath, [CLI, 'audit-all', '--format', 'ndjson', '--follow', '--since', '1m'], { cwd: dir, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const seen = async (what: string) => {
+      const deadline = Date.now() + 15_000;
+      while (!out.includes(what) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return out.includes(what);
+    };
+    expect((await cli(['factory', 'create', 'followed'])).status).toBe(0);
+    expect(await seen('"action":"factory.created"')).toBe(true);
+    const before = out.split('\n').filter((l) => l !== '').length;
+    expect((await cli(['ca', 'create', 'followed'])).status).toBe(0);
+    expect(await seen('"action":"ca.created"')).toBe(true);
+    expect(out.split('\n').filter((l) => l !== '').length).toBeGreaterThan(before);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const ids = out.trimEnd().split('\n').map((l) => (JSON.parse(l) as Record_).id);
+    expect(new Set(ids).size).toBe(ids.length);
+  }, 120_000);
 });
 
 describe('tollgate --url (remote mode, with a token)', () => {

@@ -526,7 +526,7 @@ describe('renewal on the device', () => {
     const d = deviceDir(device);
     let out = '';
     let err = '';
-    const code = await runCli(['device', 'renew', '--config', join(d, 'device.json'), '--force', '--json'], {
+    const code = await runCli(['device', 'renew', '--device-config', join(d, 'device.json'), '--force', '--json'], {
       io: { stdout: (t) => (out += t), stderr: (t) => (err += t) },
       env: {},
     });
@@ -535,10 +535,17 @@ describe('renewal on the device', () => {
     expect(result.renewed).toBe(true);
     expect(parseCertificate(readFileSync(join(d, 'device.pem'), 'utf8')).fingerprint256).toBe(result.fingerprint256);
 
-    // Without --force, a fresh certificate is not yet due.
+    // Without --force, a fresh certificate is not yet due. The device.json may also come from the
+    // environment, as for the credential helper.
     out = '';
-    expect(await runCli(['device', 'renew', '--config', join(d, 'device.json'), '--json'], { io: { stdout: (t) => (out += t), stderr: () => undefined }, env: {} })).toBe(0);
+    const fromEnv = { io: { stdout: (t: string) => (out += t), stderr: () => undefined }, env: { TOLLGATE_DEVICE_CONFIG: join(d, 'device.json') } };
+    expect(await runCli(['device', 'renew', '--json'], fromEnv)).toBe(0);
     expect((JSON.parse(out) as { renewed: boolean }).renewed).toBe(false);
+
+    // The old spelling collided with the global --config: it is refused with the new name.
+    err = '';
+    expect(await runCli(['device', 'renew', '--config', join(d, 'device.json')], { io: { stdout: () => undefined, stderr: (t) => (err += t) }, env: {} })).toBe(2);
+    expect(err).toMatch(/takes the device\.json as --device-config <file>; --config names a Tollgate configuration.*\(usage_option_renamed\)/);
   });
 
   it('the credential helper renews before fetching a token, and a failed renewal does not fail get', async () => {

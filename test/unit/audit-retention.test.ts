@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -83,6 +83,34 @@ describe('scheduled purge with audit retention', () => {
     stop();
     expect(await store.listAudit({ action: 'old' })).toHaveLength(2);
     expect(await store.auditRetentionCutoff()).toBe(0);
+    store.close();
+  });
+
+  it('archives what it deletes to a file first, and deletes nothing when the archive cannot be written', async () => {
+    const store = new SqliteStore(path);
+    const now = Date.now();
+    writeAt([now - 40 * DAY, now - 39 * DAY, now - 38 * DAY, now - DAY]);
+    const archive = join(dir, 'audit-archive.ndjson');
+    const watcher = runWatcher();
+    const stop = schedulePurge({ store, intervalMs: 20, auditRetentionMs: 30 * DAY, now: () => now, log: createLogger('test', 'silent'), auditChunk: 2, auditArchiveFile: archive, onRun: watcher.onRun });
+    expect(await watcher.next()).toEqual({ tokens: 0, auditRecords: 3 });
+    stop();
+    const lines = readFileSync(archive, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: number; at: string; action: string });
+    expect(lines.map((l) => [l.action, Math.round((now - Date.parse(l.at)) / DAY)])).toEqual([['old', 40], ['old', 39], ['old', 38]]);
+    expect(new Set(lines.map((l) => l.id)).size).toBe(3);
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+    const purged = await store.listAudit({ action: 'audit.purged' });
+    expect(purged.every((r) => r.details?.archivedTo === archive)).toBe(true);
+
+    // An archive that cannot be written (a directory in its place): the records stay.
+    writeAt([now - 50 * DAY]);
+    const broken = join(dir, 'not-a-file');
+    mkdirSync(broken);
+    const failing = runWatcher();
+    const stop2 = schedulePurge({ store, intervalMs: 20, auditRetentionMs: 30 * DAY, now: () => now, log: createLogger('test', 'silent'), auditArchiveFile: broken, onRun: failing.onRun });
+    expect(await failing.next()).toEqual({ tokens: 0, auditRecords: 0 });
+    stop2();
+    expect((await store.listAudit({ action: 'old' })).map((r) => Math.round((now - r.at) / DAY))).toEqual([1, 50]);
     store.close();
   });
 });

@@ -1,5 +1,7 @@
-# Tollgate on a current Node LTS. One image; the command picks the service:
-#   tollgate serve gateway | tollgate serve authsvc | tollgate init
+# Tollgate on a current Node LTS. One image for the production services; the command picks one:
+#   serve gateway (default: the device gateway and the admin API) | serve authsvc (the realm) | init
+# The health check asks the service's /readyz (tollgate ready); a realm container overrides it with
+# `tollgate ready authsvc` (docker-compose.yml does). `tollgate up` is for development only.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles its native addon from source.
@@ -28,5 +30,8 @@ RUN chmod 755 /app/dist/cli/main.js /app/dist/helper/main.js \
  && ln -s /app/dist/helper/main.js /usr/local/bin/docker-credential-tollgate \
  && mkdir -p /var/lib/tollgate /etc/tollgate/certs && chown -R node:node /var/lib/tollgate /etc/tollgate
 USER node
+# Device gateway (mutual TLS), admin API, realm; metrics of the gateway process and of the realm.
+EXPOSE 8443 8442 5001 9464 9465
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["node", "/app/dist/cli/main.js", "ready", "gateway", "admin"]
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
-CMD ["up"]
+CMD ["serve", "gateway"]

@@ -92,12 +92,12 @@ export function parseCommand(command: Command, argv: string[]): Input {
     const missing = command.args.slice(rest.length).map((a) => `<${a}>`).join(' ');
     throw usageError('usage_argument_missing', `${label} needs ${missing}; usage: ${label} ${command.usage}`);
   }
-  if (rest.length > command.args.length) {
+  if (rest.length > command.args.length && !command.variadic) {
     throw usageError('usage_argument_unexpected', `unexpected argument "${clip(rest[command.args.length]!)}"; usage: ${label} ${command.usage}`);
   }
   const args: Record<string, string> = {};
   command.args.forEach((name, i) => (args[name] = rest[i]!));
-  return { args, options };
+  return { args, options, ...(command.variadic ? { rest: rest.slice(command.args.length) } : {}) };
 }
 
 const clip = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}...` : s);

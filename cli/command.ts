@@ -20,6 +20,8 @@ export interface Input {
   /** Positional arguments by the names in `Command.args` (all required). */
   args: Record<string, string>;
   options: OptionValues;
+  /** Positional arguments after `args`, for commands that take any number (`variadic`). */
+  rest?: string[];
 }
 
 /**
@@ -35,6 +37,8 @@ export interface Command {
   name: string[];
   /** Required positional arguments, in order. */
   args: string[];
+  /** Takes any number of further positional arguments (in `Input.rest`). */
+  variadic?: boolean;
   /** Synopsis after the command words, e.g. `<factory> (--csr <file> | --cert <file>) [options]`. */
   usage: string;
   summary: string;

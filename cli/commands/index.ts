@@ -8,6 +8,7 @@ import { doctorCommands } from './doctor.js';
 import { factoryCommands } from './factory.js';
 import { keysCommands } from './keys.js';
 import { loginCommands } from './login.js';
+import { readyCommand } from './ready.js';
 import { serviceCommands } from './services.js';
 import { shellCommands } from './shell.js';
 import { tokenCommands } from './token.js';
@@ -16,6 +17,7 @@ import { userCommands } from './user.js';
 /** Every command, in the order `tollgate help` lists them. */
 export const COMMANDS: readonly Command[] = [
   ...serviceCommands,
+  readyCommand,
   ...factoryCommands,
   ...caCommands,
   ...deviceCommands,

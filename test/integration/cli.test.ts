@@ -13,6 +13,7 @@ import { createCsr, generateKeyPair, parseCertificate } from '../../shared/pki/i
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
+import { realBinaries } from '../support/binaries.js';
 import { tableSnapshot } from '../support/db-snapshot.js';
 
 /** The built CLI (dist/), run as a child process the way an operator or CI runs it. */
@@ -335,7 +336,7 @@ describe('the command line itself', () => {
     expect(complete(['device', 'show', ''])).toEqual([]);
   }, 120_000);
 
-  it('completes in zsh with the same candidates', async () => {
+  it.skipIf(!realBinaries(['zsh']).available)('completes in zsh with the same candidates', async () => {
     const script = (await cli(['completion', 'zsh'])).stdout;
     expect(script.startsWith('#compdef tollgate\n')).toBe(true);
     const program = [

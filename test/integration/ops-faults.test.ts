@@ -120,6 +120,17 @@ describe('metrics listeners', () => {
     expect(authsvc.body).toContain('tollgate_tokens_issued_total{service="authsvc",kind="registry"} 1');
   });
 
+  it('tollgate ready asks the services on their listeners (exit 0 when ready)', () => {
+    const gateway = t.cli(['ready', '--json']);
+    expect(gateway.status, gateway.stderr).toBe(0);
+    expect(JSON.parse(gateway.stdout)).toEqual([
+      { service: 'gateway', ready: true, status: 200, body: { status: 'ready', store: 'ok', serverCertificate: 'ok' } },
+      { service: 'admin', ready: true, status: 200, body: { status: 'ready', store: 'ok' } },
+    ]);
+    expect(t.cli(['ready', 'authsvc']).stdout).toMatch(/^ready {2}authsvc {2}200 {2}\{"status":"ready","store":"ok","signingKey":"ok","kid":/);
+    expect(t.cli(['ready', 'registry']).status).toBe(2);
+  });
+
   it('are the only place metrics are served: not on the device, realm or admin ports', async () => {
     expect((await gatewayGet(t, '/metrics', null)).status).toBe(404);
     expect((await httpGet(`http://127.0.0.1:${t.authsvcPort}/metrics`)).status).toBe(404);
@@ -145,6 +156,9 @@ describe('the data directory under a running instance', () => {
     expect(exchanged.status).toBe(503);
     expect(exchanged.body).not.toContain('"token"');
     expect(storeState(await readiness(t))).toEqual(['503 store_file_missing', '503 store_file_missing', '503 store_file_missing']);
+    const ready = t.cli(['ready', 'gateway', 'authsvc']);
+    expect(ready.status).toBe(1);
+    expect(ready.stdout).toContain('NOT READY  gateway  503');
   });
 
   it('replaced by another copy: the same, as "replaced"', async () => {

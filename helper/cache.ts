@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { noDebug, type Debug } from './debug.js';
 import { FileReadError, readCappedFile } from './files.js';
@@ -15,8 +16,10 @@ import { FileReadError, readCappedFile } from './files.js';
  * mode 0700 and each file 0600 because the files hold bearer secrets. Files are written to a
  * temporary name and renamed, so a reader sees the old entry or the new one, never half of one.
  *
- * Concurrent helpers (a `compose pull` starts one per image) serialise on `<file>.lock`, created
- * with O_EXCL: the holder asks the gateway, the others poll the cache file until it appears.
+ * Concurrent helpers (a `compose pull` starts one per image) serialise on `<file>.lock`, a
+ * proper-lockfile lock (a directory made atomically, its mtime refreshed while held, so a lock whose
+ * holder died goes stale and is taken over): the holder asks the gateway, the others poll the cache
+ * file until it appears.
  */
 
 export const CACHE_DIR_ENV = 'TOLLGATE_CACHE_DIR';
@@ -24,7 +27,7 @@ export const CACHE_DIR_ENV = 'TOLLGATE_CACHE_DIR';
 export const MIN_EXPIRY_MARGIN_MS = 60_000;
 /** ...or this fraction of their lifetime, whichever is larger, so a pull never starts on a dying token. */
 export const EXPIRY_MARGIN_FRACTION = 0.1;
-/** A lock older than this belongs to a helper that died; the gateway call it guards is capped at 15 s. */
+/** A lock not refreshed for this long belongs to a helper that died (the holder refreshes it every 5 s). */
 export const STALE_LOCK_MS = 20_000;
 const MAX_CACHE_FILE_BYTES = 64 * 1024;
 
@@ -240,52 +243,64 @@ export class CredentialCache {
   }
 
   /**
-   * Takes the lock if nobody holds it: 'busy' if another helper does. Errors other than EEXIST
-   * (read-only file system, ...) are thrown: the caller then works without the cache.
+   * Takes the lock if nobody holds it: 'busy' if another helper does. A stale lock (its holder died
+   * and stopped refreshing it) is taken over. Errors other than a held lock (read-only file system,
+   * ...) are thrown: the caller then works without the cache.
    */
   async tryLock(): Promise<CacheLock | 'busy'> {
-    const token = `${process.pid} ${crypto.randomBytes(8).toString('hex')}\n`;
-    let handle: fsp.FileHandle;
+    let release: () => Promise<void>;
     try {
-      handle = await fsp.open(this.lockFile, 'wx', 0o600);
+      release = await lockfile.lock(this.file, {
+        lockfilePath: this.lockFile,
+        realpath: false,
+        stale: STALE_LOCK_MS,
+        update: STALE_LOCK_MS / 4,
+        retries: 0,
+        // Losing the lock (its refresh failed, or another helper judged it stale) costs at most one
+        // extra gateway call; it must not end this helper.
+        onCompromised: (e) => this.debug(`lost the lock ${this.lockFile} (${e.message})`),
+      });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'busy';
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOCKED') return 'busy';
+      // A stale lock file (not directory) left by an older helper: removed, then locked as usual.
+      if (code === 'ENOTDIR' && (await this.removeLegacyLock())) return this.tryLock();
       throw e;
-    }
-    try {
-      await handle.writeFile(token);
-    } finally {
-      await handle.close();
     }
     return {
       release: async () => {
         try {
-          // Another helper may have judged the lock stale and taken it over; leave theirs alone.
-          if ((await fsp.readFile(this.lockFile, 'utf8')) === token) await fsp.unlink(this.lockFile);
+          await release();
         } catch (e) {
+          // Taken over by another helper meanwhile: theirs now, not ours to remove.
           this.debug(`could not release lock ${this.lockFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
         }
       },
     };
   }
 
+  private async removeLegacyLock(): Promise<boolean> {
+    try {
+      await fsp.unlink(this.lockFile);
+      this.debug(`removed a stale lock file ${this.lockFile} left by an older helper`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
-   * Removes the lock if its holder has evidently died (older than STALE_LOCK_MS, or dated in the
-   * future after a clock jump). The lock is renamed away before it is deleted so that of several
-   * waiters only one breaks it.
+   * True when the lock's holder has evidently died: it stopped refreshing the lock for longer than
+   * STALE_LOCK_MS (or the lock is dated in the future after a clock jump). The next tryLock() then
+   * takes it over; of several waiters, only one gets it.
    */
   async breakStaleLock(staleMs = STALE_LOCK_MS): Promise<boolean> {
     try {
       const stat = await fsp.stat(this.lockFile);
-      if (Math.abs(Date.now() - stat.mtimeMs) <= staleMs) return false;
-      const aside = `${this.lockFile}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.stale`;
-      await fsp.rename(this.lockFile, aside);
-      await fsp.unlink(aside).catch(() => undefined);
-      this.debug(`removed a stale lock ${this.lockFile} (left by a helper that did not finish)`);
-      return true;
+      return Math.abs(Date.now() - stat.mtimeMs) > staleMs;
     } catch {
-      // Gone already: its holder finished or another waiter broke it.
-      return false;
+      // Gone already: its holder finished; the next tryLock() gets it.
+      return true;
     }
   }
 }

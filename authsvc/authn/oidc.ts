@@ -8,7 +8,8 @@
  *   not ours; a JWT-shaped password with an unreadable header or payload is refused);
  * - `alg` is one of the asymmetric algorithms allowed (never `none` or HMAC);
  * - `iss` is exactly the configured issuer, `aud` names a configured audience, `exp` is not past;
- * - then jose verifies the signature against the provider's JWKS (from its discovery document)
+ * - then jose verifies the signature against the provider's JWKS (from its discovery document,
+ *   which openid-client fetches and checks)
  *   and the claims again, with the configured clock tolerance, against the realm's clock (an
  *   `iat` in the future is refused too);
  * - an `azp`, when present, is a configured audience; the token is not an access token
@@ -27,6 +28,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import * as oidcClient from 'openid-client';
 import type { OidcConfig } from '../../shared/config-accounts.js';
 import type { Logger } from '../../shared/log.js';
 import type { BasicCredentials } from '../credentials.js';
@@ -112,11 +114,6 @@ async function readCapped(response: Response, max: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The discovery document's URL: the issuer with `/.well-known/openid-configuration` appended (OIDC Discovery 4). */
-export function discoveryUrl(issuer: string): string {
-  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-}
-
 /** Claim values as label values: a string or an array of strings, else nothing. */
 function labelValues(value: unknown): string[] | undefined {
   if (typeof value === 'string') return [value];
@@ -138,11 +135,15 @@ export function createOidcAuthenticator(config: OidcConfig, options: OidcAuthent
   let lastFailure: { at: number; error: ProviderUnavailable } | undefined;
   let jwks: { uri: string; set: ReturnType<typeof createRemoteJWKSet> } | undefined;
 
-  async function fetchDiscovery(): Promise<Discovery> {
-    const url = discoveryUrl(config.issuer);
+  /**
+   * What openid-client fetches the discovery document with: no redirects, the configured time-out,
+   * at most MAX_DISCOVERY_BYTES, and anything but a 200 counted as the provider being away.
+   */
+  const discoveryFetch = async (url: string, init: RequestInit): Promise<Response> => {
+    let response: Response;
     let text: string;
     try {
-      const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      response = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
       if (response.status !== 200) {
         await response.body?.cancel();
         throw new ProviderUnavailable('oidc_provider_unavailable', `the OIDC provider's discovery document answered HTTP ${response.status}`);
@@ -156,19 +157,27 @@ export function createOidcAuthenticator(config: OidcConfig, options: OidcAuthent
         timedOut ? `the OIDC provider's discovery document did not arrive within ${timeoutMs} ms` : `the OIDC provider cannot be reached (${clip(e instanceof Error ? e.message : String(e))})`,
       );
     }
-    let doc: unknown;
+    return new Response(text, { status: 200, headers: response.headers });
+  };
+
+  /**
+   * The provider's metadata, by openid-client's discovery (OIDC Discovery 4: the well-known URL, a
+   * JSON object naming exactly the configured issuer); then a jwks_uri Tollgate accepts.
+   */
+  async function fetchDiscovery(): Promise<Discovery> {
+    let jwksUri: unknown;
     try {
-      doc = JSON.parse(text);
-    } catch {
-      throw new ProviderUnavailable('oidc_discovery_invalid', "the OIDC provider's discovery document is not JSON");
-    }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-      throw new ProviderUnavailable('oidc_discovery_invalid', "the OIDC provider's discovery document is not a JSON object");
-    }
-    const { issuer, jwks_uri: jwksUri } = doc as Record<string, unknown>;
-    // OIDC Discovery 4.3: the document must name exactly the issuer it was fetched for.
-    if (issuer !== config.issuer) {
-      throw new ProviderUnavailable('oidc_discovery_invalid', `the OIDC provider's discovery document names another issuer (${clip(String(issuer))})`);
+      const configuration = await oidcClient.discovery(new URL(config.issuer), config.audience[0] ?? 'tollgate', undefined, undefined, {
+        ...(config.issuer.startsWith('http:') ? { execute: [oidcClient.allowInsecureRequests] } : {}),
+        timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+        [oidcClient.customFetch]: discoveryFetch,
+      });
+      jwksUri = configuration.serverMetadata().jwks_uri;
+    } catch (e) {
+      // openid-client wraps what the fetch threw: the provider being away is found in the causes.
+      for (let cause: unknown = e; cause instanceof Error; cause = cause.cause) if (cause instanceof ProviderUnavailable) throw cause;
+      // The document arrived but openid-client refused it: not JSON, not an object, another issuer.
+      throw new ProviderUnavailable('oidc_discovery_invalid', `the OIDC provider's discovery document is not usable (${clip(e instanceof Error ? e.message : String(e))})`);
     }
     let parsed: URL;
     try {

@@ -189,19 +189,21 @@ describe('get', () => {
     expect(gateway.calls).toBe(2);
   });
 
-  it('breaks a stale lock left by a helper that died', async () => {
+  it('breaks a stale lock left by a helper that died, or by an older helper as a file', async () => {
     fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     await get('127.0.0.1:5000');
     const file = path.join(cacheDir, cacheFiles()[0] as string);
-    fs.rmSync(file);
-    fs.writeFileSync(`${file}.lock`, '999999 dead\n');
     const old = new Date(Date.now() - 60_000);
-    fs.utimesSync(`${file}.lock`, old, old);
-    const started = Date.now();
-    const r = await get('127.0.0.1:5000');
-    expect(r.exitCode).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5_000);
-    expect(fs.existsSync(`${file}.lock`)).toBe(false);
+    for (const leave of [() => fs.mkdirSync(`${file}.lock`), () => fs.writeFileSync(`${file}.lock`, '999999 dead\n')]) {
+      fs.rmSync(file);
+      leave();
+      fs.utimesSync(`${file}.lock`, old, old);
+      const started = Date.now();
+      const r = await get('127.0.0.1:5000');
+      expect(r.exitCode).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(fs.existsSync(`${file}.lock`)).toBe(false);
+    }
   });
 
   it('waits for the lock holder and takes its token', async () => {
@@ -209,11 +211,11 @@ describe('get', () => {
     const file = path.join(cacheDir, cacheFiles()[0] as string);
     const entry = fs.readFileSync(file, 'utf8');
     fs.rmSync(file);
-    fs.writeFileSync(`${file}.lock`, `${process.pid} other\n`);
+    fs.mkdirSync(`${file}.lock`);
     // Another helper finishes 300 ms later: writes the cache, drops the lock.
     setTimeout(() => {
       fs.writeFileSync(file, entry, { mode: 0o600 });
-      fs.rmSync(`${file}.lock`);
+      fs.rmSync(`${file}.lock`, { recursive: true });
     }, 300);
     const r = await get('127.0.0.1:5000');
     expect(parse(r.stdout).Secret).toBe(JSON.parse(entry).secret);

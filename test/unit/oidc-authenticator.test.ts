@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { Writable } from 'node:stream';
 import { SignJWT, generateKeyPair } from 'jose';
+import { createServer as createHttpServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOidcAuthenticator } from '../../authsvc/authn/oidc.js';
 import type { AccountAuthenticator, AuthnOutcome } from '../../authsvc/authn/types.js';
@@ -220,6 +221,37 @@ describe('OIDC authenticator', () => {
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();
+    }
+  });
+
+  it('refuses to use a discovery document that names another issuer, or no jwks_uri, or is too large', async () => {
+    let document: (issuer: string) => string = () => '{}';
+    const server: Server = createHttpServer((req, res) => {
+      if (req.url !== '/.well-known/openid-configuration') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(document(`http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const issuer = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+      const { privateKey } = await generateKeyPair('ES256');
+      const token = await new SignJWT({ iss: issuer, aud: 'tollgate-cli', sub: 'alice', email: 'alice@example.com', email_verified: true })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      const attempt = async () => {
+        const a = createOidcAuthenticator(oidcSchema.parse({ issuer, audience: ['tollgate-cli'] }), { log, retryAfterMs: 0 });
+        made.push(a);
+        return reason(await a.authenticate({ username: 'alice@example.com', password: token }, ctx()));
+      };
+      document = () => JSON.stringify({ issuer: 'https://someone-else.example', jwks_uri: 'https://someone-else.example/jwks' });
+      expect(await attempt()).toBe('fail:oidc_discovery_invalid');
+      document = (iss) => JSON.stringify({ issuer: iss });
+      expect(await attempt()).toBe('fail:oidc_discovery_invalid');
+      document = (iss) => JSON.stringify({ issuer: iss, jwks_uri: `${iss}/jwks`, padding: 'x'.repeat(300 * 1024) });
+      expect(await attempt()).toBe('fail:oidc_provider_unavailable');
+    } finally {
+      server.close();
     }
   });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditRecordJson } from '../shared/ops/audit-archive.js';
 import { parseCertificate } from '../shared/pki/index.js';
 import type { ApiToken, AuditRecord, Device, DeviceCa, DeviceState, Factory, SigningKeyRecord } from '../shared/store/types.js';
 
@@ -124,17 +125,9 @@ export const auditSchema = z
   .meta({ title: 'AuditRecord' });
 
 export function presentAudit(a: AuditRecord): AuditJson {
-  return {
-    id: a.id,
-    at: iso(a.at)!,
-    actor: a.actor,
-    action: a.action,
-    outcome: a.outcome,
-    target: a.target ?? null,
-    reason: a.reason ?? null,
-    source: a.source ?? null,
-    details: a.details ?? null,
-  };
+  // The factory is the one asked about: not repeated in each record.
+  const { factoryId: _factoryId, ...record } = auditRecordJson(a);
+  return record;
 }
 
 export const deviceDetailSchema = deviceSchema

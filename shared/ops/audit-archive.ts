@@ -9,8 +9,9 @@ import type { AuditRecord } from '../store/types.js';
  * so readers keep the first line of each id.
  */
 
-export function auditArchiveLine(r: AuditRecord): string {
-  return JSON.stringify({
+/** An audit record as JSON carries it: times in RFC 3339, absent fields null. */
+export function auditRecordJson(r: AuditRecord) {
+  return {
     id: r.id,
     at: new Date(r.at).toISOString(),
     actor: r.actor,
@@ -21,7 +22,11 @@ export function auditArchiveLine(r: AuditRecord): string {
     reason: r.reason ?? null,
     source: r.source ?? null,
     details: r.details ?? null,
-  });
+  };
+}
+
+export function auditArchiveLine(r: AuditRecord): string {
+  return JSON.stringify(auditRecordJson(r));
 }
 
 /** Appends `records` to `file` (created 0600: the trail names devices, addresses and actors) and fsyncs it. */

@@ -175,7 +175,8 @@ describe('tollgate (local mode, as the operator)', () => {
     expect(audit.map((a) => a.action)).toEqual(['device.enrolled', 'device.disabled', 'device.enabled', 'device.revoked']);
     expect((await cli(['device', 'delete', 'acme', uuid])).status).toBe(0);
     expectError(await cli(['device', 'show', 'acme', uuid]), 1, 'device_not_found');
-  });
+    // A dozen CLI processes in a row: on a busy two-core machine that is more than the default 30 s.
+  }, 120_000);
 
   it('refuses bad input files with exit 2 and leaves the database unchanged', async () => {
     const garbage = join(dir, 'garbage.csr');
@@ -494,7 +495,12 @@ describe('tollgate --url (remote mode, with a token)', () => {
     const token = await cli(['token', 'create', 'acme', '--scope', 'devices:read'], remote());
     expect(token.status, token.stderr).toBe(0);
     expect(token.stdout.match(SECRET)).toHaveLength(1);
-  });
+    // The audit export through the admin API: --since and --until travel as RFC 3339 times.
+    const recent = await cli(['audit', 'acme', '--since', '10m', '--format', 'ndjson', '--target', issued.device.uuid], remote());
+    expect(recent.status, recent.stderr).toBe(0);
+    expect(recent.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { action: string }).action)).toContain('device.enrolled');
+    expect((await cliJson<unknown[]>(['audit', 'acme', '--until', '2000-01-01T00:00:00Z'], remote()))).toEqual([]);
+  }, 120_000);
 
   it('reports refusals with exit 1 and usage mistakes with exit 2', async () => {
     expectError(await cli(['device', 'list', 'demo'], remote()), 1, 'factory_forbidden');

@@ -4,8 +4,8 @@
  * What distribution does with it (measured against 2.8.2, 3.0.0 and 3.1.1): registry 3.x reads it
  * from a local file (`auth.token.jwks`) and consults it only for tokens WITHOUT `x5c`, looking the
  * key up by the token's `kid`, so every entry carries the libtrust key id the realm writes as
- * `kid`. A token with `x5c` (Tollgate's, see jwt.ts) is verified against `rootcertbundle` alone,
- * never against the JWKS. 3.x indexes the bundle's keys by RFC 7638 thumbprint (3.0.0 computed it
+ * `kid` (the realm's default tokens name their key that way, see jwt.ts). A token with `x5c`
+ * (`authsvc.tokenKeyHint: x5c`) is verified against `rootcertbundle` alone, never against the JWKS. 3.x indexes the bundle's keys by RFC 7638 thumbprint (3.0.0 computed it
  * wrongly), so a kid-only token with a libtrust kid is found on 3.x only through this file; registry
  * 2.8 ignores it and finds such a token's key in the bundle by libtrust key id.
  *

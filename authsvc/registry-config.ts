@@ -2,13 +2,13 @@
  * What a Docker distribution registry needs to trust the realm's tokens: the signing certificates
  * (root certificate bundle), the JWKS, and the `auth.token` section for registry 2.8 and 3.x.
  *
- * The realm's tokens carry the signing certificate in `x5c` (and its libtrust key id in `kid`).
- * Registry 2.8 and 3.x both verify that chain against `rootcertbundle`; 3.x never consults its
- * JWKS for such a token, so the bundle is what both need, and a 3.x configuration with a JWKS but
- * no bundle refuses every token (`x509: certificate signed by unknown authority`). The JWKS (3.x
- * `auth.token.jwks`, with explicit kids) matters only for tokens without `x5c`: 3.x keys its bundle
- * by RFC 7638 thumbprint, so a libtrust kid is found there only through the JWKS, while 2.8 finds it
- * in the bundle. The 3.x snippet lists the JWKS and `signingalgorithms` so either kind of token
+ * The realm's tokens name their key by its libtrust key id in `kid`, and with
+ * `authsvc.tokenKeyHint: x5c` also carry the signing certificate in `x5c`. Registry 2.8 finds a
+ * kid-only token's key among the bundle's certificates; 3.x keys its bundle by RFC 7638 thumbprint,
+ * so it finds a libtrust kid only in the JWKS (3.x `auth.token.jwks`, with explicit kids). A token
+ * with `x5c` is verified by both against `rootcertbundle`, and 3.x then never consults its JWKS (a
+ * 3.x configuration with a JWKS but no bundle refuses every such token). The 3.x snippet lists the
+ * JWKS and `signingalgorithms` so either kind of token
  * verifies. Both read these files at start-up only: publish the bundle with a new key while it is
  * still `trusted`, restart the registry, then activate the key.
  */

@@ -9,13 +9,13 @@ import type { RegistryTokenSection } from './registry-file.js';
  * Whether the registry will trust the tokens the realm signs. What it needs depends on the JWT
  * header the realm writes (`TokenKeyHint`), measured against distribution 2.8.2, 3.0.0 and 3.1.1:
  *
- * - `x5c` (the signing certificate in the header; Tollgate's tokens carry it): 2.8 and 3.x alike
+ * - `x5c` (the signing certificate in the header, with `authsvc.tokenKeyHint: x5c`): 2.8 and 3.x alike
  *   verify the chain against `rootcertbundle`. 3.x never consults its JWKS for such a token, so a
  *   JWKS without the active kid changes nothing, and a 3.x configuration with a JWKS but no bundle
  *   refuses every token. Refusal in the log: 2.8.2 `unable to verify certificate chain: x509:
  *   certificate signed by unknown authority`, 3.x `failed to verify token: x509: certificate signed
  *   by unknown authority`.
- * - `kid` only: 2.8 finds the key among the bundle's certificates by libtrust key id; 3.x indexes
+ * - `kid` only (the default): 2.8 finds the key among the bundle's certificates by libtrust key id; 3.x indexes
  *   bundle keys by RFC 7638 thumbprint instead, so it finds a libtrust kid only through a JWKS entry
  *   with that kid. Refusal in the log: `token signed by untrusted key with ID: "<kid>"`.
  */
@@ -69,7 +69,7 @@ export function checkBundle(section: RegistryTokenSection, active: SigningKeyRec
       return [warning('rootcertbundle_missing', 'the registry configuration names no auth.token.rootcertbundle: registry 3.x can still find kid-only tokens through its JWKS, but registry 2.8 does not start without a bundle', `set it to the root-bundle.pem Tollgate writes; ${REPUBLISH}`)];
     }
     const why = section.jwks
-      ? `Tollgate's tokens carry x5c, which registry 3.x verifies against rootcertbundle only, never against the JWKS: it refuses every token (${CHAIN_REFUSED})`
+      ? `tokens with x5c (authsvc.tokenKeyHint: x5c) are verified by registry 3.x against rootcertbundle only, never against the JWKS: it refuses every token (${CHAIN_REFUSED})`
       : 'registry 2.8 does not start without it, and 3.x has nothing to verify an x5c chain against';
     return [error('rootcertbundle_missing', `the registry configuration names no auth.token.rootcertbundle: ${why}`, `set it to the root-bundle.pem Tollgate writes; ${REPUBLISH}`)];
   }
@@ -152,7 +152,7 @@ export function checkJwks(section: RegistryTokenSection, active: SigningKeyRecor
     findings.push(
       ok(
         'jwks_not_consulted',
-        `${section.jwks} does not list the active kid ${active.kid}; that changes nothing for Tollgate's tokens, which carry x5c: registry 3.x verifies them against the root bundle and does not consult the JWKS (republish anyway to keep both in step)`,
+        `${section.jwks} does not list the active kid ${active.kid}; that changes nothing while the tokens carry x5c (authsvc.tokenKeyHint: x5c): registry 3.x verifies them against the root bundle and does not consult the JWKS (republish anyway to keep both in step)`,
       ),
     );
   }

@@ -84,10 +84,13 @@ describe('tollgate doctor', () => {
     const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryUrl: registry.url });
     expect(errors(findings).sort()).toEqual(['active_key_untrusted', 'realm_mismatch', 'realm_mismatch', 'service_mismatch', 'service_mismatch']);
     const untrusted = findings.find((f) => f.id === 'active_key_untrusted')!;
-    // What the registry really logs (2.8.2 and 3.x), never "token signed by untrusted key" for x5c tokens.
-    expect(untrusted.message).toContain('unable to verify certificate chain: x509: certificate signed by unknown authority');
-    expect(untrusted.message).toContain('failed to verify token: x509: certificate signed by unknown authority');
-    expect(untrusted.message).not.toContain('token signed by untrusted key');
+    // What the registry really logs: for kid-only tokens (the default), 2.8's lookup by libtrust kid ...
+    expect(untrusted.message).toContain(`token signed by untrusted key with ID: \"${active.kid}\"`);
+    // ... and for x5c tokens the chain verification of 2.8.2 and 3.x, never "token signed by untrusted key".
+    const x5c = (await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, keyHint: 'x5c' })).find((f) => f.id === 'active_key_untrusted')!;
+    expect(x5c.message).toContain('unable to verify certificate chain: x509: certificate signed by unknown authority');
+    expect(x5c.message).toContain('failed to verify token: x509: certificate signed by unknown authority');
+    expect(x5c.message).not.toContain('token signed by untrusted key');
     expect(untrusted.message).toContain(active.kid);
     expect(untrusted.fix).toMatch(/registry-config.*restart the registry/);
     const service = findings.find((f) => f.id === 'service_mismatch' && f.message.includes('running registry'))!;
@@ -103,12 +106,12 @@ describe('tollgate doctor', () => {
     writeFileSync(auth3, files.auth3Yaml.replace(/signingalgorithms:[\s\S]*$/, 'signingalgorithms:\n      - RS256\n'));
     const keys = await t.deps.store.listSigningKeys();
     // Tollgate's tokens carry x5c: registry 3.x verifies them against the bundle and never reads the JWKS.
-    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: auth3 });
+    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: auth3, keyHint: 'x5c' });
     expect(errors(x5c)).toEqual(['signing_algorithm_refused']);
     expect(x5c.find((f) => f.id === 'jwks_not_consulted')).toMatchObject({ severity: 'ok' });
     expect(x5c.map((f) => f.id)).not.toContain('jwks_kid_missing');
-    // Tokens with a kid only: 3.x finds the key only in the JWKS, 2.8 in the bundle: a warning.
-    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: auth3, keyHint: 'kid' });
+    // Tokens with a kid only (the default): 3.x finds the key only in the JWKS, 2.8 in the bundle: a warning.
+    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: auth3 });
     expect(errors(kidOnly)).toEqual(['signing_algorithm_refused']);
     expect(kidOnly.find((f) => f.id === 'jwks_kid_missing')).toMatchObject({ severity: 'warning' });
     expect(kidOnly.find((f) => f.id === 'jwks_kid_missing')!.message).toContain(`token signed by untrusted key with ID: \"${active.kid}\"`);
@@ -119,10 +122,10 @@ describe('tollgate doctor', () => {
     const jwksOnly = join(t.dir, 'jwks-only', 'auth-3-jwks-only.yml');
     writeFileSync(jwksOnly, files.auth3Yaml.replace(/\n\s*rootcertbundle: .*/, ''));
     const keys = await t.deps.store.listSigningKeys();
-    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly });
+    const x5c = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly, keyHint: 'x5c' });
     expect(errors(x5c)).toEqual(['rootcertbundle_missing']);
     expect(x5c.find((f) => f.id === 'rootcertbundle_missing')!.message).toContain('failed to verify token: x509: certificate signed by unknown authority');
-    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly, keyHint: 'kid' });
+    const kidOnly = await runDoctor({ config: t.config, keys, registryConfigFile: jwksOnly });
     expect(errors(kidOnly)).toEqual([]);
     expect(kidOnly.find((f) => f.id === 'rootcertbundle_missing')).toMatchObject({ severity: 'warning' });
   });
@@ -131,7 +134,7 @@ describe('tollgate doctor', () => {
     const files = await writeRegistryConfig(join(t.dir, 'log'), { ...registryTokenSettings(t.config), keys: [{ ...stale, status: 'active' }] });
     const registry = await startRegistry({ authToken: token28(files.auth28Yaml), logLevel: 'info' });
     registries.push(registry);
-    // A real token from the realm, signed by the active key the registry does not trust.
+    // A real token from the realm, signed by the active key the registry does not know.
     const creds = await t.deviceToken(await t.device(await t.factory('logged')));
     const answer = await fetch(`http://127.0.0.1:${authsvc.port}/token?service=tollgate-registry&scope=repository:logged/app:pull`, {
       headers: { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.secret}`).toString('base64')}` },
@@ -141,15 +144,16 @@ describe('tollgate doctor', () => {
     const logFile = join(t.dir, 'registry.log');
     writeFileSync(logFile, registry.output());
     const findings = await runDoctor({ config: t.config, keys: await t.deps.store.listSigningKeys(), registryConfigFile: files.paths.auth28, registryLogFile: logFile });
-    const chain = findings.find((f) => f.id === 'log_chain_untrusted')!;
-    expect(chain.severity).toBe('error');
-    expect(chain.message).toMatch(/says "unable to verify certificate chain: x509: certificate signed by unknown authority" \(1 time, last at \d{4}-/);
-    expect(chain.fix).toMatch(/registry-config.*restart the registry/);
+    // The realm's tokens name their key by kid (the default): registry 2.8 looks it up in its bundle.
+    const unknownKid = findings.find((f) => f.id === 'log_kid_untrusted')!;
+    expect(unknownKid.severity).toBe('error');
+    expect(unknownKid.message).toMatch(new RegExp(`says "token signed by untrusted key with ID: "${active.kid}"" \\(1 time, last at \\d{4}-`));
+    expect(unknownKid.fix).toMatch(/registry-config.*restart the registry/);
     expect(findings.map((f) => f.id)).not.toContain('log_invalid_token');
   });
 
   it('says how the registry finds the key the tokens name (authsvc.tokenKeyHint)', async () => {
-    const files = writeRegistryConfig(join(t.dir, 'hint'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
+    const files = await writeRegistryConfig(join(t.dir, 'hint'), { ...registryTokenSettings(t.config), keys: await t.deps.store.listSigningKeys() });
     const keys = await t.deps.store.listSigningKeys();
     const hintOf = (findings: readonly Finding[]) => findings.find((f) => f.id.startsWith('key_hint'));
     // kid (the default): a section without jwks serves registry 2.8 only.

@@ -2,7 +2,6 @@
 export {
   describePublicKey,
   generateKeyPair,
-  jwkThumbprint,
   jwsAlgorithmFor,
   libtrustKeyId,
   publicKeyFingerprint,
@@ -11,6 +10,7 @@ export {
   type KeyPairPem,
 } from './keys.js';
 export { derToPem, MAX_PEM_BYTES, splitPemBundle } from './pem.js';
+export { jwkThumbprint } from './thumbprint.js';
 export { certificateInfoFromX509, isIssuedBy, parseCertificate, parseCsr, type CertificateInfo, type CsrInfo } from './x509.js';
 export { createCsr, issueCertificate, type IssueRequest, type Profile, type SubjectFields } from './issue.js';
 export { certificatesOfPkcs7, certsOnlyPkcs7 } from './pkcs7.js';

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { invalidInput } from '../errors.js';
 
 /** Key generation, the key policy (which device and CA keys are acceptable), and key identifiers. */
@@ -119,11 +118,6 @@ function base32(bytes: Uint8Array): string {
 export function libtrustKeyId(publicKey: crypto.KeyObject): string {
   const digest = crypto.createHash('sha256').update(spkiDer(publicKey)).digest().subarray(0, 30);
   return (base32(digest).match(/.{4}/g) as string[]).join(':');
-}
-
-/** RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key, as jose computes it. */
-export async function jwkThumbprint(publicKey: crypto.KeyObject): Promise<string> {
-  return calculateJwkThumbprint(await exportJWK(toPublicKey(publicKey)), 'sha256');
 }
 
 /** SHA-256 hex (lower case, no colons) of the SPKI DER: the pin stored for a device's public key. */

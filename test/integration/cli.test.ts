@@ -512,7 +512,7 @@ describe('tollgate --url (remote mode, with a token)', () => {
     expectError(await cli(['device', 'show', 'acme', '..'], remote()), 2, 'device_uuid_invalid');
     expectError(await cli(['device', 'show', 'acme', '../../whoami'], remote()), 2, 'device_uuid_invalid');
     expectError(await cli(['device', 'list', 'acme'], { TOLLGATE_URL: 'ftp://x', TOLLGATE_TOKEN: secret }), 2, 'url_invalid');
-  });
+  }, 120_000);
 
   it('says so when the admin API cannot be reached', async () => {
     const closed = await new Promise<number>((done) => {

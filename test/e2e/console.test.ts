@@ -312,9 +312,12 @@ describe.skipIf(!tools.available)('the web console in Chromium', { timeout: 90_0
   it('filters the audit trail and exports it as NDJSON and CSV', async () => {
     await page.getByRole('link', { name: 'Audit' }).click();
     await page.getByLabel('Actor').fill(`token:${admin.id}`);
+    // The unfiltered page already shows device.revoked: wait for the answer to the filtered query, then for its rows.
+    const filtered = page.waitForResponse((r) => r.url().includes('outcome=success') && r.url().includes(encodeURIComponent(`token:${admin.id}`)));
     await page.getByLabel('Outcome').selectOption('success');
-    await page.getByRole('cell', { name: 'device.revoked' }).waitFor();
-    expect(await page.getByRole('cell', { name: `device:${device.uuid}` }).count()).toBe(0);
+    await filtered;
+    await expect.poll(() => page.getByRole('cell', { name: `device:${device.uuid}` }).count()).toBe(0);
+    await page.getByRole('cell', { name: 'device.revoked' }).first().waitFor();
     await checkPage('audit');
     const [ndjson] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export NDJSON' }).click()]);
     const lines = readFileSync((await ndjson.path())!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string });

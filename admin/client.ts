@@ -1,4 +1,5 @@
-import { HTTP_STATUS, TollgateError, invalidInput, type ErrorKind } from '../shared/errors.js';
+import { TollgateError, invalidInput } from '../shared/errors.js';
+import { kindOfStatus } from '../shared/http/status.js';
 import type { CaState, DeviceState } from '../shared/store/types.js';
 import type { AdminService, EnrollmentResult, Principal } from './service.js';
 
@@ -100,12 +101,6 @@ export interface RemoteClientOptions {
   fetch?: typeof fetch;
 }
 
-const KIND_OF_STATUS = new Map<number, ErrorKind>(Object.entries(HTTP_STATUS).map(([kind, status]) => [status, kind as ErrorKind]));
-
-function kindOf(status: number): ErrorKind {
-  return KIND_OF_STATUS.get(status) ?? (status >= 500 ? 'unavailable' : 'invalid_input');
-}
-
 const ACTION_OF_STATE: Record<DeviceState | CaState, string | undefined> = {
   disabled: 'disable',
   active: 'enable',
@@ -180,7 +175,7 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
     const error = (json as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
     if (error && typeof error.code === 'string') {
       const details = typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : undefined;
-      throw new TollgateError(kindOf(res.status), error.code, typeof error.message === 'string' ? error.message : error.code, details);
+      throw new TollgateError(kindOfStatus(res.status), error.code, typeof error.message === 'string' ? error.message : error.code, details);
     }
     throw new TollgateError('unavailable', 'admin_response_invalid', `the admin API at ${root} answered ${res.status} without a Tollgate JSON body; is the URL right?`);
   }

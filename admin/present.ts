@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { auditRecordJson } from '../shared/ops/audit-archive.js';
 import { parseCertificate } from '../shared/pki/index.js';
-import type { ApiToken, AuditRecord, Device, DeviceCa, DeviceState, Factory, SigningKeyRecord } from '../shared/store/types.js';
+import type { TokenRecord, AuditRecord, Device, DeviceCa, DeviceState, Factory, SigningKeyRecord } from '../shared/store/types.js';
 
 /**
  * The JSON shapes of the admin API and of the CLI's --json output: one place, so both say the same.
@@ -98,7 +98,7 @@ export const tokenSchema = z
   })
   .meta({ title: 'ApiToken' });
 
-export function presentToken(t: ApiToken): TokenJson {
+export function presentToken(t: TokenRecord): TokenJson {
   return {
     id: t.id,
     username: t.subject,

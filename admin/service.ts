@@ -21,7 +21,7 @@ import {
 } from '../shared/authority/index.js';
 import { forbidden, invalidInput, unauthenticated } from '../shared/errors.js';
 import { hashSecret, secretKind } from '../shared/secrets.js';
-import type { ApiToken, AuditFilter, AuditOutcome, CaState, DeviceState, Factory } from '../shared/store/types.js';
+import type { TokenRecord, AuditFilter, AuditOutcome, CaState, DeviceState, Factory } from '../shared/store/types.js';
 import { decodeCursor, pageOf } from './cursor.js';
 import {
   presentAudit,
@@ -44,7 +44,7 @@ import {
  */
 export type Principal =
   | { kind: 'operator'; source?: string | null }
-  | { kind: 'token'; token: ApiToken; source: string | null }
+  | { kind: 'token'; token: TokenRecord; source: string | null }
   | { kind: 'person'; identity: string; factoryId: string; scopes: readonly string[]; source: string | null };
 
 const DEVICE_STATES: readonly DeviceState[] = ['active', 'pending', 'disabled', 'revoked'];

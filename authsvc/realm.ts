@@ -15,10 +15,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthorityDeps } from '../shared/authority/index.js';
 import { realmUrl, type Config } from '../shared/config.js';
-import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/errors.js';
+import { isTollgateError, type TollgateError } from '../shared/errors.js';
+import { statusOf } from '../shared/http/status.js';
 import type { Logger } from '../shared/log.js';
 import { constantTimeEqual, hashSecret, newSecret, newTokenId, secretKind, type SecretKind } from '../shared/secrets.js';
-import type { AuditEntry, NewApiToken, TokenAuthView } from '../shared/store/types.js';
+import type { AuditEntry, NewTokenRecord, TokenAuthView } from '../shared/store/types.js';
 import type { Acl } from './acl.js';
 import type { AccountAuthenticator, AccountPrincipal, AuthorizationHook } from './authn/types.js';
 import { parseBasicAuthorization, type BasicCredentials } from './credentials.js';
@@ -139,7 +140,7 @@ function badRequest(reason: string, message: string, oauthError = 'invalid_reque
 
 /** Maps a thrown TollgateError (scope too large, store busy, no signing key) to a Failure. */
 function fromError(e: TollgateError): Failure {
-  const status = HTTP_STATUS[e.kind];
+  const status = statusOf(e.kind);
   if (e.kind === 'unavailable') {
     return { status, registryCode: 'UNAVAILABLE', oauthError: 'temporarily_unavailable', reason: e.code, message: e.message, retryAfter: true };
   }
@@ -408,7 +409,7 @@ export function createRealm({ settings, deps, keyring, log, accounts }: RealmOpt
   }
 
   /** A refresh token standing for the same subject, bound to this service, never outliving what it stands for. */
-  async function newRefreshToken(who: Authenticated, token: TokenAuthView, now: number): Promise<{ secret: string; record: NewApiToken }> {
+  async function newRefreshToken(who: Authenticated, token: TokenAuthView, now: number): Promise<{ secret: string; record: NewTokenRecord }> {
     let expiresAt = now + settings.refreshTokenTtlSeconds * 1000;
     if (token.expiresAt !== null && token.kind === 'api') expiresAt = Math.min(expiresAt, token.expiresAt);
     if (token.deviceUuid !== null) {

@@ -2,7 +2,8 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { identifyDevice, mintDeviceToken, type AuthorityDeps } from '../shared/authority/index.js';
-import { HTTP_STATUS, isTollgateError, type TollgateError } from '../shared/errors.js';
+import { isTollgateError, type TollgateError } from '../shared/errors.js';
+import { statusOf } from '../shared/http/status.js';
 import { errorBody, errorHandler, notFoundHandler, retryAfterSeconds } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
@@ -145,7 +146,7 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
       log.info({ action, reason: e.code, device: target, source: sourceOf(req) }, 'device refused');
     }
     if (e.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(e)));
-    res.status(HTTP_STATUS[e.kind]).json(errorBody(e));
+    res.status(statusOf(e.kind)).json(errorBody(e));
   }
 
   app.get(['/hub-creds', '/hub-creds/'], async (req, res) => {

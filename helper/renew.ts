@@ -4,6 +4,7 @@ import https from 'node:https';
 import { createCsr } from '../shared/pki/issue.js';
 import { generateKeyPair, type KeyAlgorithm, type KeyPairPem } from '../shared/pki/keys.js';
 import { parseCertificate } from '../shared/pki/x509.js';
+import { OID } from '../shared/pki/oids.js';
 import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './config.js';
 import { noDebug, type Debug } from './debug.js';
 import { GatewayError, HelperError } from './errors.js';
@@ -22,7 +23,6 @@ import { CONNECT_TIMEOUT_MS, GATEWAY_TIMEOUT_MS } from './gateway-client.js';
 
 const RENEW_AT = 2 / 3;
 const JITTER = 0.05;
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 export interface RenewOptions {
@@ -248,7 +248,7 @@ async function renew(
   if (subject.commonName === undefined || subject.organizationalUnit === undefined) {
     throw new HelperError('certificate_subject_invalid', 'the device certificate lacks CN or OU; it was not issued for a Tollgate device');
   }
-  const csr = await createCsr({ subject: subject as { commonName: string; organizationalUnit: string }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] });
+  const csr = await createCsr({ subject: subject as { commonName: string; organizationalUnit: string }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [OID.clientAuth] });
   debug(`renewing certificate ${current.fingerprint256.slice(0, 16)} (${algorithm}) at ${config.gateway}`);
   const identity = { cert: config.certificate.pem, key: config.privateKey.pem };
   // The lock first: once the gateway knows the next key, it certifies that key and no other.

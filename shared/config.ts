@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { aclSchema, awsIdentitySchema, hooksSchema, oidcSchema, usersSchema } from './config-accounts.js';
 import { z } from 'zod';
 import { invalidInput } from './errors.js';
+import { KEY_ALGORITHMS } from './pki/key-types.js';
 
 /**
  * Tollgate's configuration: one file (YAML or JSON) plus environment overrides, validated once at
@@ -164,9 +165,9 @@ export const configSchema = z
         testCertMaxHours: z.number().int().min(1).max(24 * 30).default(24),
         /** Key types a device certificate may certify, unless a factory's settings narrow them. */
         allowedKeyTypes: z
-          .array(z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']))
+          .array(z.enum(KEY_ALGORITHMS))
           .min(1)
-          .default(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']),
+          .default([...KEY_ALGORITHMS]),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,7 @@
  *
  * Domain code (store, PKI, authority, policy) throws a TollgateError with a stable machine-readable
  * `code` and a `kind` that says what sort of refusal it is. Only the HTTP and CLI edges translate the
- * kind into a status code or an exit code, so the domain never knows about HTTP.
+ * kind into a status code (shared/http/status.ts) or an exit code, so the domain never knows about HTTP.
  */
 export type ErrorKind =
   | 'invalid_input' // malformed or hostile input: 400 / exit 2
@@ -36,16 +36,6 @@ export const forbidden = (code: string, message: string) => new TollgateError('f
 export const notFound = (code: string, message: string) => new TollgateError('not_found', code, message);
 export const conflict = (code: string, message: string) => new TollgateError('conflict', code, message);
 
-export const HTTP_STATUS: Record<ErrorKind, number> = {
-  invalid_input: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-};
 
 export function isTollgateError(e: unknown): e is TollgateError {
   return e instanceof TollgateError;

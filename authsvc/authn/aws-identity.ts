@@ -33,6 +33,7 @@ import { z } from 'zod';
 import type { AwsIdentityConfig } from '../../shared/config-accounts.js';
 import { invalidInput } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import { OID } from '../../shared/pki/oids.js';
 import { readPemBlocks } from '../../shared/pki/pem.js';
 import type { BasicCredentials } from '../credentials.js';
 import type { AccountAuthenticator, AuthnContext, AuthnOutcome, Labels } from './types.js';
@@ -56,26 +57,6 @@ export const MAX_FUTURE_SKEW_MS = 60_000;
 /** Instances whose newest signingTime is remembered for replay refusal. */
 export const REPLAY_MEMORY_ENTRIES = 10_000;
 
-/** Object identifiers of the CMS and algorithm pieces an instance identity document uses. */
-export const OID = {
-  data: '1.2.840.113549.1.7.1',
-  signedData: '1.2.840.113549.1.7.2',
-  contentType: '1.2.840.113549.1.9.3',
-  messageDigest: '1.2.840.113549.1.9.4',
-  signingTime: '1.2.840.113549.1.9.5',
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  rsaPss: '1.2.840.113549.1.1.10',
-  sha256WithRsa: '1.2.840.113549.1.1.11',
-  sha384WithRsa: '1.2.840.113549.1.1.12',
-  sha512WithRsa: '1.2.840.113549.1.1.13',
-  sha1: '1.3.14.3.2.26',
-  sha256: '2.16.840.1.101.3.4.2.1',
-  sha384: '2.16.840.1.101.3.4.2.2',
-  sha512: '2.16.840.1.101.3.4.2.3',
-  dsa: '1.2.840.10040.4.1',
-  dsaWithSha1: '1.2.840.10040.4.3',
-  dsaWithSha256: '2.16.840.1.101.3.4.3.2',
-} as const;
 
 const DIGESTS: Readonly<Record<string, string>> = { [OID.sha256]: 'SHA-256', [OID.sha384]: 'SHA-384', [OID.sha512]: 'SHA-512' };
 /** Signature algorithms accepted, and the digest each one implies (rsaEncryption takes the signer's). */

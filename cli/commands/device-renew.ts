@@ -3,16 +3,15 @@ import { GatewayError, HelperError } from '../../helper/errors.js';
 import { renewalSummary, renewIfDue } from '../../helper/renew.js';
 import { deviceSettings } from '../../helper/settings.js';
 import { TollgateError, type ErrorKind } from '../../shared/errors.js';
+import { kindOfStatus } from '../../shared/http/status.js';
 import { flag, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { usageError } from '../failure.js';
 import { fields } from '../format.js';
 
-const KIND_OF_STATUS: Record<number, ErrorKind> = { 400: 'invalid_input', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited' };
-
 /** The helper's errors, as the CLI reports every error (code, message, exit code by kind). */
 function asTollgateError(e: HelperError): TollgateError {
-  const kind: ErrorKind = e instanceof GatewayError ? (e.status !== undefined ? (KIND_OF_STATUS[e.status] ?? 'unavailable') : 'unavailable') : 'invalid_input';
+  const kind: ErrorKind = e instanceof GatewayError ? (e.status !== undefined ? kindOfStatus(e.status) : 'unavailable') : 'invalid_input';
   return new TollgateError(kind, e.code, e.message);
 }
 

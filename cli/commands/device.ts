@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnrollmentAnswer } from '../../admin/client.js';
 import { assertDeviceUuid } from '../../shared/authority/index.js';
-import { createCsr, generateKeyPair, type KeyAlgorithm } from '../../shared/pki/index.js';
+import { createCsr, DEFAULT_KEY_ALGORITHM, generateKeyPair, isKeyAlgorithm, KEY_ALGORITHM_NAMES, KEY_ALGORITHMS, OID } from '../../shared/pki/index.js';
 import type { DeviceState } from '../../shared/store/types.js';
 import { intOption, listOption, requiredString, stringOption } from '../args.js';
 import type { Command, Input, OptionSpec } from '../command.js';
@@ -13,9 +13,6 @@ import { usageError } from '../failure.js';
 import { readInputFile } from '../files.js';
 import { fields, nextPageHint, table } from '../format.js';
 import { renewCommand } from './device-renew.js';
-
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
 
 const registryOption: OptionSpec = {
   type: 'string',
@@ -107,7 +104,7 @@ const issueTest: Command = {
     minutes: { type: 'string', value: 'n', help: 'certificate lifetime in minutes, instead of --hours' },
     name: { type: 'string', value: 'name', help: 'a label for the device' },
     uuid: { type: 'string', value: 'uuid', help: 'device UUID (default: a random one)' },
-    key: { type: 'string', value: 'alg', choices: KEY_ALGORITHMS, help: `key algorithm: ${KEY_ALGORITHMS.join(', ')} (default ec-p256)` },
+    key: { type: 'string', value: 'alg', choices: KEY_ALGORITHMS, help: `key algorithm: ${KEY_ALGORITHM_NAMES} (default ${DEFAULT_KEY_ALGORITHM})` },
     registry: registryOption,
   },
   mode: 'any',
@@ -118,20 +115,20 @@ const issueTest: Command = {
     const minutes = intOption(input, 'minutes', 1, 43_200);
     if (hours !== undefined && minutes !== undefined) throw usageError('usage_option_conflict', 'give --hours or --minutes, not both');
     const uuid = assertDeviceUuid(stringOption(input, 'uuid') ?? randomUUID(), '--uuid');
-    const algorithm = stringOption(input, 'key') ?? 'ec-p256';
-    if (!(KEY_ALGORITHMS as readonly string[]).includes(algorithm)) {
-      throw usageError('key_algorithm_invalid', `--key must be one of ${KEY_ALGORITHMS.join(', ')}, not "${algorithm.slice(0, 40)}"`);
+    const algorithm = stringOption(input, 'key') ?? DEFAULT_KEY_ALGORITHM;
+    if (!isKeyAlgorithm(algorithm)) {
+      throw usageError('key_algorithm_invalid', `--key must be one of ${KEY_ALGORITHM_NAMES}, not "${algorithm.slice(0, 40)}"`);
     }
     const registries = checkRegistries(listOption(input, 'registry'));
     prepareBundleDir(out, true);
 
-    const pair = generateKeyPair(algorithm as KeyAlgorithm);
+    const pair = generateKeyPair(algorithm);
     const csr = await createCsr({
       subject: { commonName: uuid, organizationalUnit: factory },
       privateKeyPem: pair.privateKeyPem,
       publicKeyPem: pair.publicKeyPem,
       keyUsage: ['digitalSignature'],
-      extendedKeyUsage: [CLIENT_AUTH],
+      extendedKeyUsage: [OID.clientAuth],
     });
     const enrolled = await ctx.client().enroll(factory, {
       csr,

@@ -1,5 +1,6 @@
 import { presentFactory } from '../../admin/present.js';
 import { createFactory } from '../../shared/authority/index.js';
+import { KEY_ALGORITHM_NAMES } from '../../shared/pki/index.js';
 import { intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OPERATOR } from '../context.js';
@@ -48,7 +49,7 @@ export const factoryCommands: Command[] = [
     details: [
       'Without options, shows the settings in force. --jit pending registers unknown devices of the',
       'factory\'s CAs on first contact as pending (an admin enables them); active lets them in at once.',
-      '--key-types takes a comma-separated list of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096.',
+      `--key-types takes a comma-separated list of ${KEY_ALGORITHM_NAMES}.`,
     ].join('\n'),
     options: {
       jit: { type: 'string', value: 'mode', help: 'just-in-time registration: off (default), pending or active' },

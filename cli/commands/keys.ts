@@ -1,5 +1,6 @@
 import { presentSigningKey } from '../../admin/present.js';
 import { activateSigningKey, createSigningKey, retireSigningKey } from '../../shared/authority/index.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHM_NAMES } from '../../shared/pki/index.js';
 import { flag, intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { OPERATOR } from '../context.js';
@@ -25,7 +26,7 @@ export const keysCommands: Command[] = [
     usage: '[--alg <alg>] [--days <n>] [--activate]',
     summary: 'add a token-signing key (operator only); rotation is add, publish, then activate',
     options: {
-      alg: { type: 'string', value: 'alg', help: 'ec-p256 (default), ec-p384, rsa-2048, rsa-3072 or rsa-4096' },
+      alg: { type: 'string', value: 'alg', help: `one of ${KEY_ALGORITHM_NAMES} (default ${DEFAULT_KEY_ALGORITHM})` },
       days: { type: 'string', value: 'n', help: 'lifetime of its certificate in days (default 365)' },
       activate: { type: 'boolean', help: 'sign with it at once (only safe if registries already trust it)' },
     },

@@ -1,12 +1,11 @@
 import { conflict, invalidInput, isTollgateError, notFound } from '../errors.js';
-import { isIssuedBy, issueCertificate, parseCertificate, parseCsr, type CertificateInfo } from '../pki/index.js';
+import { isIssuedBy, issueCertificate, OID, parseCertificate, parseCsr, type CertificateInfo } from '../pki/index.js';
 import type { AuditEntry, Device, DeviceCa, DeviceState, Factory } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 import { certificatePolicy, checkKeyType } from './factory-settings.js';
 import { signingCaFor } from './factories.js';
 import { assertDeviceUuid, assertLabel } from './names.js';
 
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const DAY = 86_400_000;
 
 export interface CsrEnrollment {
@@ -44,7 +43,7 @@ export function checkRequestedUsage(requestedKeyUsage?: string[], requestedExten
     const forbidden = requestedKeyUsage.filter((u) => u === 'keyCertSign' || u === 'cRLSign');
     if (forbidden.length > 0) throw invalidInput('csr_key_usage_invalid', `the CSR requests ${forbidden.join(', ')}: a device certificate cannot sign certificates`);
   }
-  if (requestedExtendedKeyUsage && requestedExtendedKeyUsage.length > 0 && !requestedExtendedKeyUsage.includes(CLIENT_AUTH)) {
+  if (requestedExtendedKeyUsage && requestedExtendedKeyUsage.length > 0 && !requestedExtendedKeyUsage.includes(OID.clientAuth)) {
     throw invalidInput('csr_key_usage_invalid', 'the CSR requests extended key usages without clientAuth; a device certificate is a TLS client certificate');
   }
 }
@@ -153,7 +152,7 @@ async function prepareFromCertificate(deps: AuthorityDeps, actor: Actor, factory
   const cert = parseCertificate(request.certificatePem);
   const uuid = checkSubject(cert.subject, factory, 'certificate');
   if (cert.isCa) throw invalidInput('certificate_is_ca', 'a CA certificate cannot be a device certificate');
-  if (!cert.extendedKeyUsage.includes(CLIENT_AUTH)) {
+  if (!cert.extendedKeyUsage.includes(OID.clientAuth)) {
     throw invalidInput('certificate_key_usage_invalid', 'the certificate lacks extended key usage clientAuth');
   }
   if (cert.keyUsage.length > 0 && !cert.keyUsage.includes('digitalSignature')) {

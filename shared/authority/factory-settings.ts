@@ -1,5 +1,5 @@
 import { invalidInput } from '../errors.js';
-import type { KeyAlgorithm, KeyDescription } from '../pki/index.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm, type KeyDescription } from '../pki/index.js';
 import type { Factory, FactorySettings, JitMode } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 
@@ -9,7 +9,6 @@ import { auditOf, type Actor, type AuthorityDeps } from './context.js';
  * factory leaves unset falls back to the configuration's pki section.
  */
 
-export const KEY_TYPES: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
 export const JIT_MODES: readonly JitMode[] = ['off', 'pending', 'active'];
 
 /** What the operator's configuration (pki.*) allows; a factory may narrow it, never widen it. */
@@ -17,7 +16,7 @@ export function operatorLimits(deps: AuthorityDeps) {
   return {
     certMaxDays: deps.policy.deviceCertDays,
     testCertMaxHours: deps.policy.testCertMaxHours,
-    keyTypes: deps.policy.allowedKeyTypes ?? KEY_TYPES,
+    keyTypes: deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
   };
 }
 
@@ -37,7 +36,7 @@ export async function certificatePolicy(deps: AuthorityDeps, factoryId: string):
     jitMode: s?.jitMode ?? 'off',
     certMaxDays: s?.certMaxDays ?? deps.policy.deviceCertDays,
     testCertMaxHours: s?.testCertMaxHours ?? deps.policy.testCertMaxHours,
-    keyTypes: (s?.keyTypes as KeyAlgorithm[] | null | undefined) ?? deps.policy.allowedKeyTypes ?? KEY_TYPES,
+    keyTypes: (s?.keyTypes as KeyAlgorithm[] | null | undefined) ?? deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
   };
 }
 
@@ -68,7 +67,7 @@ function limit(value: unknown, field: string, max: number): number | null {
 
 function keyTypes(value: unknown, allowed: readonly KeyAlgorithm[]): KeyAlgorithm[] | null {
   if (value === null) return null;
-  if (!Array.isArray(value) || value.length === 0 || value.length > KEY_TYPES.length) {
+  if (!Array.isArray(value) || value.length === 0 || value.length > KEY_ALGORITHMS.length) {
     throw invalidInput('key_types_invalid', `key_types must be a non-empty list drawn from ${allowed.join(', ')}`);
   }
   for (const k of value) {

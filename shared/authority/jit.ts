@@ -1,10 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { forbidden, isTollgateError } from '../errors.js';
-import { certificateInfoFromX509, isIssuedBy, type CertificateInfo } from '../pki/index.js';
+import { certificateInfoFromX509, isIssuedBy, OID, type CertificateInfo } from '../pki/index.js';
 import type { DeviceAuthView, DeviceCa, Store } from '../store/types.js';
 import { DEVICE_UUID } from './names.js';
 
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 /**
  * Just-in-time registration: an unknown device whose certificate one of its factory's active CAs
@@ -25,7 +24,7 @@ export async function registerJustInTime(store: Store, der: Buffer, now: number)
   const uuid = cert.subject.commonName;
   const factoryName = cert.subject.organizationalUnit;
   if (uuid === undefined || !DEVICE_UUID.test(uuid) || factoryName === undefined) return null;
-  if (cert.isCa || !cert.extendedKeyUsage.includes(CLIENT_AUTH)) return null;
+  if (cert.isCa || !cert.extendedKeyUsage.includes(OID.clientAuth)) return null;
   const factory = await store.getFactoryByName(factoryName);
   if (!factory) return null;
   const settings = await store.getFactorySettings(factory.id);

@@ -1,10 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import { invalidInput } from '../errors.js';
-import { generateKeyPair, issueCertificate, jwsAlgorithmFor, libtrustKeyId, type KeyAlgorithm } from '../pki/index.js';
+import { DEFAULT_KEY_ALGORITHM, generateKeyPair, isKeyAlgorithm, issueCertificate, jwsAlgorithmFor, KEY_ALGORITHM_NAMES, libtrustKeyId } from '../pki/index.js';
 import type { SigningKeyRecord } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
-
-const SIGNING_ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
 
 export interface NewSigningKeyOptions {
   algorithm?: unknown;
@@ -18,15 +16,13 @@ export interface NewSigningKeyOptions {
  * bundle, not yet used) unless `activate` is set: rotation is add, publish the bundle, activate.
  */
 export async function createSigningKey(deps: AuthorityDeps, actor: Actor, options: NewSigningKeyOptions = {}): Promise<SigningKeyRecord> {
-  const algorithm = options.algorithm ?? 'ec-p256';
-  if (typeof algorithm !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    throw invalidInput('algorithm_invalid', `algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
-  }
+  const algorithm = options.algorithm ?? DEFAULT_KEY_ALGORITHM;
+  if (!isKeyAlgorithm(algorithm)) throw invalidInput('algorithm_invalid', `algorithm must be one of ${KEY_ALGORITHM_NAMES}`);
   const days = options.days ?? 365;
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 3650) {
     throw invalidInput('days_invalid', 'days must be a whole number between 1 and 3650');
   }
-  const pair = generateKeyPair(algorithm as KeyAlgorithm);
+  const pair = generateKeyPair(algorithm);
   const publicKey = createPublicKey(pair.publicKeyPem);
   const kid = libtrustKeyId(publicKey);
   const now = deps.now();

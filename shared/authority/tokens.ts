@@ -1,6 +1,6 @@
 import { forbidden, invalidInput, notFound } from '../errors.js';
 import { newSecret, newTokenId } from '../secrets.js';
-import type { ApiToken, DeviceAuthView, Factory } from '../store/types.js';
+import type { TokenRecord, DeviceAuthView, Factory } from '../store/types.js';
 import { auditOf, type Actor, type AuthorityDeps } from './context.js';
 import { assertLabel } from './names.js';
 import { checkRegistrationTokenRequest, grantsRegistration, REGISTRATION_SCOPE } from './registration.js';
@@ -54,7 +54,7 @@ export interface NewApiTokenRequest {
 }
 
 export interface CreatedApiToken {
-  token: ApiToken;
+  token: TokenRecord;
   /** The Basic username the token is used with. */
   username: string;
   /** Shown once, never stored. */
@@ -90,7 +90,7 @@ export async function createApiToken(
   }
   const id = newTokenId();
   const { secret, secretHash } = newSecret('api');
-  const token: ApiToken = {
+  const token: TokenRecord = {
     id,
     kind: 'api',
     factoryId: factory.id,

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { HTTP_STATUS, TollgateError, isTollgateError } from '../errors.js';
+import { TollgateError, isTollgateError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { statusOf } from './status.js';
 
 /**
  * The JSON error body every express-based Tollgate API answers with:
@@ -39,7 +40,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     const known = isTollgateError(err) ? err : fromBodyParser(err);
     if (known) {
       if (known.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(known)));
-      res.status(HTTP_STATUS[known.kind]).json(errorBody(known));
+      res.status(statusOf(known.kind)).json(errorBody(known));
       return;
     }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { invalidInput, isTollgateError } from '../errors.js';
 import { children, DerError, expectTag, readTlv, TAG } from './der.js';
-import { decodeExtendedKeyUsage, decodeKeyUsage, OID } from './extensions.js';
+import { decodeExtendedKeyUsage, decodeKeyUsage } from './extensions.js';
+import { OID } from './oids.js';
 import { describePublicKey, publicKeyFingerprint, type KeyDescription } from './keys.js';
 import { decodeName, type NameFields } from './names.js';
 import { readPemBlocks } from './pem.js';

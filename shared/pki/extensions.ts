@@ -2,18 +2,6 @@ import { children, decodeBitString, decodeOid, DerError, expectTag, readSingle, 
 
 /** Decoding of the X.509 extensions Tollgate reads: key usage, extended key usage, key identifiers. */
 
-export const OID = {
-  subjectKeyIdentifier: '2.5.29.14',
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-  basicConstraints: '2.5.29.19',
-  authorityKeyIdentifier: '2.5.29.35',
-  extKeyUsage: '2.5.29.37',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  extensionRequest: '1.2.840.113549.1.9.14',
-} as const;
-
 /** RFC 5280 section 4.2.1.3 names, indexed by bit number. */
 export const KEY_USAGE_NAMES = [
   'digitalSignature',

@@ -9,6 +9,8 @@ export {
   type KeyDescription,
   type KeyPairPem,
 } from './keys.js';
+export { DEFAULT_KEY_ALGORITHM, isKeyAlgorithm, KEY_ALGORITHM_NAMES, KEY_ALGORITHMS } from './key-types.js';
+export { OID } from './oids.js';
 export { derToPem, MAX_PEM_BYTES, splitPemBundle } from './pem.js';
 export { jwkThumbprint } from './thumbprint.js';
 export { certificateInfoFromX509, isIssuedBy, parseCertificate, parseCsr, type CertificateInfo, type CsrInfo } from './x509.js';

@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import { invalidInput } from '../errors.js';
+import { DEFAULT_KEY_ALGORITHM, KEY_ALGORITHM_NAMES, type KeyAlgorithm } from './key-types.js';
 
 /** Key generation, the key policy (which device and CA keys are acceptable), and key identifiers. */
 
-export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
+export type { KeyAlgorithm } from './key-types.js';
 
 /** PKCS#8 and SPKI PEM. */
 export interface KeyPairPem {
@@ -21,7 +22,7 @@ export interface KeyDescription {
 
 const ACCEPTED = 'EC P-256, EC P-384 or RSA of at least 2048 bits';
 
-export function generateKeyPair(alg: KeyAlgorithm = 'ec-p256'): KeyPairPem {
+export function generateKeyPair(alg: KeyAlgorithm = DEFAULT_KEY_ALGORITHM): KeyPairPem {
   const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
   const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
   let pair: { publicKey: string; privateKey: string };
@@ -36,7 +37,7 @@ export function generateKeyPair(alg: KeyAlgorithm = 'ec-p256'): KeyPairPem {
       pair = crypto.generateKeyPairSync('rsa', { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001, publicKeyEncoding, privateKeyEncoding });
       break;
     default:
-      throw invalidInput('key_algorithm_invalid', `unknown key algorithm "${String(alg)}"; expected ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096`);
+      throw invalidInput('key_algorithm_invalid', `unknown key algorithm "${String(alg)}"; expected one of ${KEY_ALGORITHM_NAMES}`);
   }
   return { privateKeyPem: pair.privateKey, publicKeyPem: pair.publicKey };
 }

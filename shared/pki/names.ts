@@ -1,4 +1,5 @@
 import { children, decodeOid, DerError, expectTag, TAG, type Tlv } from './der.js';
+import { OID } from './oids.js';
 
 /**
  * Decodes the X.501 Name attributes Tollgate reads (CN, OU, O) from DER.
@@ -15,9 +16,9 @@ export interface NameFields {
 }
 
 const ATTRIBUTES: Record<string, keyof NameFields> = {
-  '2.5.4.3': 'commonName',
-  '2.5.4.11': 'organizationalUnit',
-  '2.5.4.10': 'organization',
+  [OID.commonName]: 'commonName',
+  [OID.organizationalUnit]: 'organizationalUnit',
+  [OID.organization]: 'organization',
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

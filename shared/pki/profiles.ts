@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { invalidInput } from '../errors.js';
-import { OID } from './extensions.js';
+import { OID } from './oids.js';
 import type { KeyDescription } from './keys.js';
 import { x509 } from './peculiar.js';
 

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { invalidInput, isTollgateError } from '../errors.js';
 import { children, decodeTime, DerError, expectTag, readTlv, TAG, type Tlv } from './der.js';
-import { decodeExtendedKeyUsage, decodeExtensions, decodeKeyUsage, decodeSubjectKeyIdentifier, OID, type RawExtension } from './extensions.js';
+import { decodeExtendedKeyUsage, decodeExtensions, decodeKeyUsage, decodeSubjectKeyIdentifier, type RawExtension } from './extensions.js';
+import { OID } from './oids.js';
 import { describePublicKey, publicKeyFingerprint, type KeyDescription } from './keys.js';
 import { decodeName, type NameFields } from './names.js';
 import { derToPem, readPemBlocks } from './pem.js';

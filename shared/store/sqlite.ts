@@ -6,7 +6,7 @@ import { isDiskFull, StoreFileHealth } from './file-health.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   AnnouncedNextKey,
-  ApiToken,
+  TokenRecord,
   AuditEntry,
   AuditFilter,
   AuditRecord,
@@ -22,7 +22,7 @@ import type {
   FactorySettings,
   JitMode,
   ListOptions,
-  NewApiToken,
+  NewTokenRecord,
   SigningKeyRecord,
   Store,
   TokenAuthView,
@@ -74,7 +74,7 @@ function toDevice(r: Row): Device {
   };
 }
 
-function toToken(r: Row): ApiToken {
+function toToken(r: Row): TokenRecord {
   return {
     id: str(r.id),
     kind: str(r.kind) as TokenKind,
@@ -144,7 +144,7 @@ export interface SqliteStoreOptions {
 
 /** A token row and/or an audit row waiting for the next group commit, with the caller to tell. */
 interface PendingWrite {
-  token: NewApiToken | null;
+  token: NewTokenRecord | null;
   audit: AuditEntry | null;
   /** When the caller asked: the audit row's time, whatever batch it lands in. */
   at: number;
@@ -257,7 +257,7 @@ export class SqliteStore implements Store {
   }
 
   /** Queues a token row and/or an audit row for the next group commit. */
-  private enqueue(token: NewApiToken | null, audit: AuditEntry | null): Promise<void> {
+  private enqueue(token: NewTokenRecord | null, audit: AuditEntry | null): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ token, audit, at: Date.now(), resolve, reject });
       if (!this.flushScheduled) {
@@ -699,11 +699,11 @@ export class SqliteStore implements Store {
 
   // ---- tokens ----------------------------------------------------------------------------
 
-  async insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void> {
+  async insertToken(token: NewTokenRecord, audit: AuditEntry | null): Promise<void> {
     return this.enqueue(token, audit);
   }
 
-  private insertTokenRow(token: NewApiToken): void {
+  private insertTokenRow(token: NewTokenRecord): void {
     this.stmt(
       `INSERT INTO api_tokens(id, secret_hash, kind, factory_id, device_uuid, scopes, description, service, subject,
                               created_at, expires_at, revoked_at)
@@ -744,12 +744,12 @@ export class SqliteStore implements Store {
     };
   }
 
-  async getToken(id: string): Promise<ApiToken | null> {
+  async getToken(id: string): Promise<TokenRecord | null> {
     const r = this.read(() => this.stmt('SELECT * FROM api_tokens WHERE id = ?').get(id) as Row | undefined);
     return r ? toToken(r) : null;
   }
 
-  async listTokens(factoryId: string, options: { kind?: TokenKind } = {}): Promise<ApiToken[]> {
+  async listTokens(factoryId: string, options: { kind?: TokenKind } = {}): Promise<TokenRecord[]> {
     return this.read(() =>
       (
         this.stmt(

@@ -90,7 +90,11 @@ export interface FactorySettings {
   updatedAt: number;
 }
 
-export interface ApiToken {
+/**
+ * A stored bearer credential of any kind: a device token (`tgd_`, minted by the gateway), a factory
+ * API token (`tga_`) or a refresh token (`tgr_`, issued by the realm). Only its hash is kept.
+ */
+export interface TokenRecord {
   id: string;
   kind: TokenKind;
   factoryId: string;
@@ -107,13 +111,13 @@ export interface ApiToken {
   revokedAt: number | null;
 }
 
-export interface NewApiToken extends Omit<ApiToken, 'revokedAt'> {
+export interface NewTokenRecord extends Omit<TokenRecord, 'revokedAt'> {
   /** SHA-256 of the secret, hex. The secret itself is never stored. */
   secretHash: string;
 }
 
 /** A token looked up by its secret's hash, with the state of everything it depends on. */
-export interface TokenAuthView extends ApiToken {
+export interface TokenAuthView extends TokenRecord {
   factoryName: string;
   deviceState: DeviceState | null;
   caState: CaState | null;
@@ -232,10 +236,10 @@ export interface Store {
   /** Active devices whose certificate expires after `from` and by `until`, by factory id (for metrics). */
   countDevicesExpiring(from: number, until: number): Promise<Record<string, number>>;
 
-  insertToken(token: NewApiToken, audit: AuditEntry | null): Promise<void>;
+  insertToken(token: NewTokenRecord, audit: AuditEntry | null): Promise<void>;
   findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null>;
-  getToken(id: string): Promise<ApiToken | null>;
-  listTokens(factoryId: string, options?: { kind?: TokenKind }): Promise<ApiToken[]>;
+  getToken(id: string): Promise<TokenRecord | null>;
+  listTokens(factoryId: string, options?: { kind?: TokenKind }): Promise<TokenRecord[]>;
   revokeToken(id: string, audit: AuditEntry): Promise<void>;
   /** Deletes tokens whose expiry is before `now`; returns how many. */
   purgeExpiredTokens(now: number): Promise<number>;

@@ -12,7 +12,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asnX509 from '@peculiar/asn1-x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { OID } from '../../authsvc/authn/aws-identity.js';
+import { OID } from '../../shared/pki/oids.js';
 import { x509 } from '../../shared/pki/peculiar.js';
 import { derToPem } from '../../shared/pki/pem.js';
 

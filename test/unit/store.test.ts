@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStore } from '../../shared/store/index.js';
 import { MIGRATIONS } from '../../shared/store/migrations.js';
-import type { Device, DeviceCa, Factory, NewApiToken } from '../../shared/store/index.js';
+import type { Device, DeviceCa, Factory, NewTokenRecord } from '../../shared/store/index.js';
 
 const audit = { actor: 'operator', action: 'test', outcome: 'success' as const };
 
@@ -165,7 +165,7 @@ describe('SqliteStore', () => {
   });
 });
 
-function deviceToken(id: string, secretHash: string): NewApiToken {
+function deviceToken(id: string, secretHash: string): NewTokenRecord {
   return {
     id,
     kind: 'device',

@@ -7,7 +7,7 @@ import { invalidInput } from '../shared/errors.js';
 import { gatewayTls } from '../shared/devpki.js';
 import { closeGracefully, hardenServer, isLoopback, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
-import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import { assessReadiness, storeCheck } from '../shared/ops/readiness.js';
 import { createAdminApp } from './app.js';
@@ -71,7 +71,7 @@ export function consoleAuth(config: LoadedConfig, deps: AuthorityDeps, service: 
  * no device CA exists yet.
  */
 export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metrics }: AdminOptions): Promise<RunningAdmin> {
-  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, ...(metrics ? { metrics } : {}) })) };
+  const deps: AuthorityDeps = { ...rawDeps, events: serviceEvents({ log, ...(metrics ? { metrics } : {}) }) };
   const { host, port: wanted } = config.admin.listen;
   if (!isLoopback(host)) {
     // Bearer tokens cross this listener in clear text: beyond loopback it belongs behind a TLS proxy.

@@ -16,11 +16,14 @@ import {
   revokeApiToken,
   setCaState,
   setDeviceState,
+  authenticateSecret,
+  authenticateTokenHash,
+  refusalError,
   type Actor,
   type AuthorityDeps,
+  type SecretStanding,
 } from '../shared/authority/index.js';
-import { forbidden, invalidInput, unauthenticated } from '../shared/errors.js';
-import { hashSecret, secretKind } from '../shared/secrets.js';
+import { forbidden, invalidInput } from '../shared/errors.js';
 import type { TokenRecord, AuditFilter, AuditOutcome, CaState, DeviceState, Factory } from '../shared/store/types.js';
 import { decodeCursor, pageOf } from './cursor.js';
 import {
@@ -106,11 +109,13 @@ export interface EnrollmentResult {
 export class AdminService {
   constructor(readonly deps: AuthorityDeps) {}
 
-  /** Resolves an admin API bearer secret to a principal, or throws 401. */
+  /**
+   * Resolves an admin API bearer secret to a principal, or throws 401. The authority judges the
+   * token; a malformed or unknown one is `token_invalid` here, without saying which.
+   */
   async authenticate(secret: string | undefined, source: string | null): Promise<Principal> {
-    if (!secret) throw unauthenticated('token_required', 'an admin API token is required (Authorization: Bearer tga_...)');
-    if (secretKind(secret) !== 'api') throw unauthenticated('token_invalid', 'the admin API token is invalid');
-    return this.authenticateHash(hashSecret(secret), source);
+    if (!secret) throw refusalError('token_required');
+    return AdminService.principalOf(await authenticateSecret(this.deps, secret, { kinds: ['api'], username: null }), source);
   }
 
   /**
@@ -118,12 +123,12 @@ export class AdminService {
    * hash, and every request of the session is checked again, so revoking the token ends it.
    */
   async authenticateHash(secretHash: string, source: string | null): Promise<Principal> {
-    const token = await this.deps.store.findTokenBySecretHash(secretHash);
-    const now = this.deps.now();
-    if (!token || token.kind !== 'api') throw unauthenticated('token_invalid', 'the admin API token is invalid');
-    if (token.revokedAt !== null) throw unauthenticated('token_revoked', 'the admin API token is revoked');
-    if (token.expiresAt !== null && token.expiresAt <= now) throw unauthenticated('token_expired', 'the admin API token has expired');
-    return { kind: 'token', token, source };
+    return AdminService.principalOf(await authenticateTokenHash(this.deps, secretHash, { kinds: ['api'], username: null }), source);
+  }
+
+  private static principalOf(standing: SecretStanding, source: string | null): Principal {
+    if (!standing.ok) throw refusalError(standing.reason === 'token_unknown' ? 'token_invalid' : standing.reason);
+    return { kind: 'token', token: standing.token, source };
   }
 
   private actor(p: Principal): Actor {

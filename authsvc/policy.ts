@@ -1,7 +1,8 @@
 /**
- * Who may do what on the registry. Deny by default: the grant is the intersection of what was asked
- * and what the subject is allowed, and nothing outside the subject's own factory namespace is ever
- * granted.
+ * Who may do what on the registry, for Tollgate's own tokens: a device pulls from its factory, an
+ * API token does what its scopes say, in its factory. Deny by default: the grant is the intersection
+ * of what was asked and what the subject is allowed, and nothing outside the subject's own factory
+ * namespace is ever granted. (Accounts are judged by the ACL instead: acl.ts.)
  */
 import { isValidRepositoryName, type ResourceScope } from './scope.js';
 
@@ -103,3 +104,4 @@ function ownsRepository(factory: string, name: string): boolean {
   const prefix = `${factory}/`;
   return name.length > prefix.length && name.startsWith(prefix);
 }
+

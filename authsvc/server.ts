@@ -8,18 +8,21 @@ import type { AuthorityDeps } from '../shared/authority/index.js';
 import { realmUrl as configuredRealmUrl, type Config } from '../shared/config.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
-import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import { observeRequests } from '../shared/ops/http-observe.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { auditRetentionMs, schedulePurge } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
+import { rateLimited } from '../shared/http/rate-limited.js';
 import { Acl } from './acl.js';
 import { accountSettings, closeAccountSettings } from './authn/index.js';
-import { parseBasicAuthorization } from './credentials.js';
+import { parseBasicAuthorization, type ParsedCredentials } from './credentials.js';
 import { jwksJson } from './jwks.js';
 import { Keyring } from './keyring.js';
-import { createRealm, realmSettings, type Realm, type RealmResponse } from './realm.js';
+import { createRealm, realmSettings, renderRealm, type Realm, type RealmResponse } from './realm.js';
+import { methodNotAllowed } from './realm/request.js';
+import type { Dialect, InvalidRequest, RealmOutcome } from './realm/types.js';
 
 /** A token request form is a few hundred bytes; anything near this is not one. */
 export const MAX_BODY_BYTES = 8 * 1024;
@@ -60,13 +63,10 @@ function apiError(status: number, code: string, message: string, headers: Record
   return reply(status, { error: { code, message } }, headers);
 }
 
-/**
- * Errors the server raises on the realm route itself, in the dialect the client speaks there:
- * registry errors for GET, OAuth2 errors for POST.
- */
-function realmError(method: string, status: number, code: string, message: string, headers: Record<string, string> = {}): Reply {
-  if (method === 'POST') return reply(status, { error: 'invalid_request', error_description: message }, { Pragma: 'no-cache', ...headers });
-  return reply(status, { errors: [{ code: 'INVALID_REQUEST', message, detail: { reason: code } }] }, { Pragma: 'no-cache', ...headers });
+/** A request the server refuses on the realm route before the realm sees it, in the realm's dialects. */
+function realmInvalid(dialect: Dialect, status: number, reason: string, message: string, headers: Record<string, string> = {}): RealmOutcome {
+  const invalid: InvalidRequest = { status, reason, message, registryCode: 'INVALID_REQUEST', oauthError: 'invalid_request', headers };
+  return { kind: 'invalid', dialect, ...invalid };
 }
 
 function send(res: ServerResponse, r: Reply | RealmResponse): void {
@@ -108,7 +108,7 @@ function isUtf8Form(contentType: string | undefined): boolean {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-type Body = { ok: true; text: string } | { ok: false; reply: Reply };
+type Body = { ok: true; text: string } | { ok: false; refused: RealmOutcome };
 
 /** Reads the body up to MAX_BODY_BYTES; beyond it answers 413 without reading the rest. */
 function readBody(req: IncomingMessage): Promise<Body> {
@@ -116,7 +116,7 @@ function readBody(req: IncomingMessage): Promise<Body> {
     const tooLarge = (): Body => ({
       ok: false,
       // The unread rest of the body makes the connection unusable for another request.
-      reply: realmError('POST', 413, 'body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }),
+      refused: realmInvalid('oauth', 413, 'body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }),
     });
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) return resolve(tooLarge());
@@ -143,54 +143,36 @@ function readBody(req: IncomingMessage): Promise<Body> {
       try {
         text = utf8.decode(Buffer.concat(chunks));
       } catch {
-        finish({ ok: false, reply: realmError('POST', 400, 'body_not_utf8', 'the request body is not valid UTF-8') });
+        finish({ ok: false, refused: realmInvalid('oauth', 400, 'body_not_utf8', 'the request body is not valid UTF-8') });
         return;
       }
       finish({ ok: true, text });
     });
-    const aborted = () => finish({ ok: false, reply: realmError('POST', 400, 'body_aborted', 'the request body was not received completely') });
+    const aborted = () => finish({ ok: false, refused: realmInvalid('oauth', 400, 'body_aborted', 'the request body was not received completely') });
     req.on('error', aborted);
     // 'close' also follows a normal 'end', when the body is already settled and this is a no-op.
     req.on('close', aborted);
   });
 }
 
-const usernames = new WeakMap<IncomingMessage, string | null>();
+const basics = new WeakMap<IncomingMessage, ParsedCredentials>();
 
 /**
- * The Basic username (a device UUID or an API token id), never the password; null when absent.
- * Parsed once per request for the limiter and the log line (the realm parses on its own).
+ * The Authorization header read as HTTP Basic, once per request: for the limiter and the log line
+ * (the username: a device UUID, an API token id, an account; never the password) and for the realm.
  */
+function basicOf(req: IncomingMessage): ParsedCredentials {
+  let parsed = basics.get(req);
+  if (parsed === undefined) {
+    parsed = parseBasicAuthorization(req.headers.authorization);
+    basics.set(req, parsed);
+  }
+  return parsed;
+}
+
 function basicUsername(req: IncomingMessage): string | null {
-  let username = usernames.get(req);
-  if (username === undefined) {
-    const parsed = parseBasicAuthorization(req.headers.authorization);
-    username = parsed.ok ? parsed.credentials.username : null;
-    usernames.set(req, username);
-  }
-  return username;
-}
-
-/** 429 in the realm's dialect: the registry's TOOMANYREQUESTS for GET, an OAuth2-shaped error for POST. */
-function tooMany(method: string, reason: string, retryAfterSeconds: number): Reply {
-  const message =
-    reason === 'rate_limited'
-      ? `too many token requests; retry after ${retryAfterSeconds} s`
-      : `too many failed authentications from this address; retry after ${retryAfterSeconds} s`;
-  const headers = { 'Retry-After': String(retryAfterSeconds), Pragma: 'no-cache' };
-  if (method === 'POST') return reply(429, { error: 'invalid_request', error_description: message, reason }, headers);
-  return reply(429, { errors: [{ code: 'TOOMANYREQUESTS', message, detail: { reason } }] }, headers);
-}
-
-/** True for a realm answer that refused the credentials presented (not a malformed request). */
-function refusedCredentials(method: string, r: Reply | RealmResponse): boolean {
-  if (r.status === 401) return true;
-  if (method !== 'POST' || r.status !== 400) return false;
-  try {
-    return (JSON.parse(r.body) as { error?: unknown }).error === 'invalid_grant';
-  } catch {
-    return false;
-  }
+  const parsed = basicOf(req);
+  return parsed.ok ? parsed.credentials.username : null;
 }
 
 export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -234,42 +216,35 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     return reply(503, { ...report.body, ...(key ? {} : { problem: keyring.problem }) }, { 'Retry-After': String(report.retryAfterSeconds) });
   };
 
+  /** The realm route: limits and the body here, every answer a realm outcome (and the realm URL its challenge names). */
+  async function realmRoute(req: IncomingMessage, method: string, query: string): Promise<[RealmOutcome, string]> {
+    const dialect: Dialect = method === 'POST' ? 'oauth' : 'registry';
+    if (method !== 'GET' && method !== 'POST') return [{ kind: 'invalid', dialect, ...methodNotAllowed(method) }, ''];
+    if (query.length > MAX_QUERY_BYTES) return [realmInvalid(dialect, 414, 'query_too_large', `the query string is longer than ${MAX_QUERY_BYTES} bytes`), ''];
+    const realm = options.realm();
+    if (!realm) return [realmInvalid(dialect, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' }), ''];
+    const source = req.socket.remoteAddress ?? null;
+    const verdict = limiter?.check({ source, subject: basicUsername(req) });
+    if (verdict) return [{ kind: 'rate_limited', dialect, answer: rateLimited(verdict, 'token requests', metrics) }, realm.realmUrl];
+    let body: string | undefined;
+    if (method === 'POST') {
+      if (!isUtf8Form(req.headers['content-type'])) return [realmInvalid(dialect, 415, 'media_type_unsupported', `the request body must be ${FORM} (UTF-8)`), realm.realmUrl];
+      const read = await readBody(req);
+      if (!read.ok) return [read.refused, realm.realmUrl];
+      body = read.text;
+    }
+    const outcome = await realm({ method, query: new URLSearchParams(query), basic: basicOf(req), ...(body !== undefined ? { body } : {}), source });
+    if (outcome.kind === 'refused') limiter?.failed(source);
+    return [outcome, realm.realmUrl];
+  }
+
   async function route(req: IncomingMessage): Promise<Reply | RealmResponse> {
     const method = req.method ?? 'GET';
     const t = target(req.url ?? '/');
     if (!t) return apiError(400, 'request_target_invalid', 'the request target is not a valid path');
     const { path, query } = t;
 
-    if (path === realmPath) {
-      if (method !== 'GET' && method !== 'POST') {
-        return realmError(method, 405, 'method_not_allowed', `${method} is not allowed here; use GET or POST`, { Allow: 'GET, POST' });
-      }
-      if (query.length > MAX_QUERY_BYTES) {
-        return realmError(method, 414, 'query_too_large', `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
-      }
-      const realm = options.realm();
-      if (!realm) return realmError(method, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' });
-      const source = req.socket.remoteAddress ?? null;
-      if (limiter) {
-        const verdict = limiter.check({ source, subject: basicUsername(req) });
-        if (verdict) {
-          metrics?.tokensRefused.inc({ service: metrics.service, reason: verdict.reason });
-          return tooMany(method, verdict.reason, verdict.retryAfterSeconds);
-        }
-      }
-      let answer: RealmResponse | Reply;
-      if (method === 'GET') {
-        answer = await realm({ method, query: new URLSearchParams(query), headers: req.headers, source });
-      } else if (!isUtf8Form(req.headers['content-type'])) {
-        return realmError('POST', 415, 'media_type_unsupported', `the request body must be ${FORM} (UTF-8)`);
-      } else {
-        const body = await readBody(req);
-        if (!body.ok) return body.reply;
-        answer = await realm({ method, query: new URLSearchParams(query), headers: req.headers, body: body.text, source });
-      }
-      if (limiter && refusedCredentials(method, answer)) limiter.failed(source);
-      return answer;
-    }
+    if (path === realmPath) return renderRealm(...(await realmRoute(req, method, query)));
 
     if (!FIXED_ROUTES.has(path)) return apiError(404, 'route_not_found', `no route ${path}`);
     if (method !== 'GET' && method !== 'HEAD') {
@@ -323,7 +298,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
       return key ? { kid: key.kid, alg: key.alg } : null;
     },
   });
-  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
+  const deps: AuthorityDeps = { ...rawDeps, events: serviceEvents({ log, metrics }) };
   const limiter = new RequestLimiter(config.limits, deps.now);
   let realm: Realm | null = null;
   const server = createServer(

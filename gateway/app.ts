@@ -1,10 +1,10 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { identifyDevice, mintDeviceToken, type AuthorityDeps } from '../shared/authority/index.js';
-import { isTollgateError, type TollgateError } from '../shared/errors.js';
-import { statusOf } from '../shared/http/status.js';
-import { errorBody, errorHandler, notFoundHandler, retryAfterSeconds } from '../shared/http/errors.js';
+import { identifyDevice, mintDeviceToken, type AuthorityDeps, type IdentificationContext } from '../shared/authority/index.js';
+import { isTollgateError } from '../shared/errors.js';
+import { rateLimited } from '../shared/http/rate-limited.js';
+import { errorHandler, notFoundHandler, sendError } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
@@ -61,13 +61,8 @@ function limitRequests(
     const source = sourceOf(req);
     const verdict = limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
     if (verdict) {
-      metrics?.tokensRefused.inc({ service: metrics.service, reason: verdict.reason });
-      res.set('Retry-After', String(verdict.retryAfterSeconds));
-      const message =
-        verdict.reason === 'rate_limited'
-          ? `too many requests; retry after ${verdict.retryAfterSeconds} s`
-          : `too many failed authentications from this address; retry after ${verdict.retryAfterSeconds} s`;
-      res.status(429).json(body(verdict.reason, message));
+      const answer = rateLimited(verdict, 'requests', metrics);
+      res.status(answer.status).set(answer.headers).json(body(answer.reason, answer.message));
       return;
     }
     res.once('finish', () => {
@@ -110,43 +105,16 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
   // Before anything that identifies a device: a registering device has no certificate yet.
   if (registration) app.use(registrationRouter(deps, registration, log));
 
-  /** Resolves the device, or answers the refusal (and audits it) and returns null. */
-  async function device(req: Request, res: Response, action: string): Promise<DeviceAuthView | null> {
+  /** Resolves the device, or answers the refusal (which the authority recorded) and returns null. */
+  async function device(req: Request, res: Response, action: IdentificationContext['action']): Promise<DeviceAuthView | null> {
+    const client = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
     try {
-      const cert = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
-      try {
-        return await identifyDevice(deps.store, cert, deps.now());
-      } catch (e) {
-        if (isTollgateError(e)) await refuse(req, res, action, e, cert.commonName ?? null, cert.fingerprint256);
-        else throw e;
-        return null;
-      }
+      return await identifyDevice(deps, client, { action, source: sourceOf(req) });
     } catch (e) {
       if (!isTollgateError(e)) throw e;
-      await refuse(req, res, action, e, null, null);
+      sendError(res, e);
       return null;
     }
-  }
-
-  async function refuse(req: Request, res: Response, action: string, e: TollgateError, target: string | null, fingerprint: string | null) {
-    if (e.kind === 'unauthenticated' || e.kind === 'forbidden') {
-      try {
-        await deps.store.appendAudit({
-          actor: target ? `device:${target}` : 'anonymous',
-          action,
-          outcome: 'denied',
-          target,
-          reason: e.code,
-          source: sourceOf(req),
-          details: fingerprint ? { fingerprint256: fingerprint } : null,
-        });
-      } catch (auditError) {
-        log.error({ err: auditError }, 'could not record a refusal in the audit trail');
-      }
-      log.info({ action, reason: e.code, device: target, source: sourceOf(req) }, 'device refused');
-    }
-    if (e.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(e)));
-    res.status(statusOf(e.kind)).json(errorBody(e));
   }
 
   app.get(['/hub-creds', '/hub-creds/'], async (req, res) => {

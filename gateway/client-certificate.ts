@@ -1,32 +1,33 @@
 import type { IncomingMessage } from 'node:http';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { unauthenticated } from '../shared/errors.js';
-import type { PresentedCertificate } from '../shared/authority/index.js';
+import type { PresentedCertificate, PresentedClient, RefusalReason } from '../shared/authority/index.js';
 
 /**
- * What the TLS layer says about the client, as a PresentedCertificate, or a 401 naming why not.
+ * What the TLS layer says about the client, as a PresentedClient: its certificate, or the refusal
+ * reason (shared/authority/refusals.ts) of why TLS did not accept one.
  *
  * The gateway asks for a client certificate but does not make the handshake fail on a bad one
  * (rejectUnauthorized: false): a device with an expired or foreign certificate then gets a JSON
  * answer that says so, instead of a bare handshake alert. The price is that this check must run on
  * every request, which it must anyway because of keep-alive and session resumption.
  */
-const TLS_REASONS: Record<string, [code: string, message: string]> = {
-  CERT_HAS_EXPIRED: ['certificate_expired', 'the client certificate has expired'],
-  CERT_NOT_YET_VALID: ['certificate_not_yet_valid', 'the client certificate is not yet valid'],
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: ['certificate_untrusted', 'the client certificate was not issued by a CA registered with this gateway'],
-  UNABLE_TO_GET_ISSUER_CERT: ['certificate_untrusted', 'the client certificate was not issued by a CA registered with this gateway'],
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: ['certificate_untrusted', 'the client certificate was not issued by a CA registered with this gateway'],
-  DEPTH_ZERO_SELF_SIGNED_CERT: ['certificate_untrusted', 'the client certificate is self-signed'],
-  SELF_SIGNED_CERT_IN_CHAIN: ['certificate_untrusted', 'the client certificate chains to a CA not registered with this gateway'],
-  INVALID_CA: ['certificate_untrusted', 'the client certificate chain contains a certificate that is not a CA'],
-  INVALID_PURPOSE: ['certificate_purpose_invalid', 'the client certificate is not valid for TLS client authentication (extended key usage clientAuth)'],
-  CERT_SIGNATURE_FAILURE: ['certificate_untrusted', 'the client certificate signature does not verify'],
-  CERT_REVOKED: ['certificate_revoked', 'the client certificate is revoked'],
+const TLS_REASONS: Record<string, { refusal: RefusalReason; detail?: string }> = {
+  CERT_HAS_EXPIRED: { refusal: 'certificate_expired' },
+  CERT_NOT_YET_VALID: { refusal: 'certificate_not_yet_valid' },
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { refusal: 'certificate_untrusted' },
+  UNABLE_TO_GET_ISSUER_CERT: { refusal: 'certificate_untrusted' },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { refusal: 'certificate_untrusted' },
+  DEPTH_ZERO_SELF_SIGNED_CERT: { refusal: 'certificate_untrusted', detail: 'it is self-signed' },
+  SELF_SIGNED_CERT_IN_CHAIN: { refusal: 'certificate_untrusted', detail: 'its chain ends in an unregistered CA' },
+  INVALID_CA: { refusal: 'certificate_untrusted', detail: 'its chain holds a certificate that is not a CA' },
+  INVALID_PURPOSE: { refusal: 'certificate_purpose_invalid' },
+  CERT_SIGNATURE_FAILURE: { refusal: 'certificate_untrusted', detail: 'its signature does not verify' },
+  CERT_REVOKED: { refusal: 'certificate_revoked' },
 };
 
-export function tlsRefusalReason(code: string | undefined): [code: string, message: string] {
-  return (code && TLS_REASONS[code]) || ['certificate_rejected', `the client certificate was rejected (${code ?? 'unknown reason'})`];
+/** The refusal for an OpenSSL verification error code. */
+export function tlsRefusal(code: string | undefined): { refusal: RefusalReason; detail?: string } {
+  return (code && TLS_REASONS[code]) || { refusal: 'certificate_rejected', detail: code ?? 'unknown reason' };
 }
 
 /**
@@ -53,23 +54,30 @@ export function requestCertificate(req: IncomingMessage): PeerCertificate | null
 }
 
 /** `cert`: the socket's peer certificate if already read for this request (requestCertificate). */
-export function presentedCertificate(socket: TLSSocket, cert: PeerCertificate | null = socket.getPeerCertificate(false)): PresentedCertificate {
+export function presentedCertificate(socket: TLSSocket, cert: PeerCertificate | null = socket.getPeerCertificate(false)): PresentedClient {
   // getPeerCertificate() answers {} (not null) when the client sent none.
-  if (!cert || Object.keys(cert).length === 0 || !cert.raw) {
-    throw unauthenticated('certificate_required', 'a client certificate is required');
-  }
+  if (!cert || Object.keys(cert).length === 0 || !cert.raw) return { refusal: 'certificate_required' };
   if (!socket.authorized) {
-    const [code, message] = tlsRefusalReason(
-      typeof socket.authorizationError === 'string' ? socket.authorizationError : socket.authorizationError?.message,
-    );
-    throw unauthenticated(code, message);
+    return tlsRefusal(typeof socket.authorizationError === 'string' ? socket.authorizationError : socket.authorizationError?.message);
   }
   const single = (v: string | string[] | undefined) => (typeof v === 'string' ? v : undefined);
   return {
-    fingerprint256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
-    commonName: single(cert.subject?.CN),
-    organizationalUnit: single(cert.subject?.OU),
-    notAfter: Date.parse(cert.valid_to),
-    der: cert.raw,
+    certificate: {
+      fingerprint256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
+      commonName: single(cert.subject?.CN),
+      organizationalUnit: single(cert.subject?.OU),
+      notAfter: Date.parse(cert.valid_to),
+      der: cert.raw,
+    },
   };
+}
+
+/**
+ * The certificate of a request whose device was identified: TLS accepted it, or identification
+ * would have refused the request.
+ */
+export function identifiedCertificate(req: IncomingMessage): PresentedCertificate {
+  const client = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
+  if (!('certificate' in client)) throw new Error('the request has no accepted client certificate; identify the device first');
+  return client.certificate;
 }

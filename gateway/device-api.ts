@@ -1,9 +1,8 @@
 import express, { type Request } from 'express';
-import type { TLSSocket } from 'node:tls';
 import { announceNextKey, pendingNextKey, recordDeviceEvents, type AuthorityDeps } from '../shared/authority/index.js';
 import { conflict, TollgateError } from '../shared/errors.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { presentedCertificate, requestCertificate } from './client-certificate.js';
+import { identifiedCertificate } from './client-certificate.js';
 import type { IdentifyDevice } from './lifecycle.js';
 
 /**
@@ -72,7 +71,7 @@ export function deviceApiRouter({ deps, device }: DeviceApiOptions): express.Rou
 
 /** The device as the request shows it: the certificate it presented, not merely the newest one. */
 async function describe(deps: AuthorityDeps, dev: DeviceAuthView, req: Request) {
-  const presented = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
+  const presented = identifiedCertificate(req);
   const newer = presented.fingerprint256 !== dev.certificateFingerprint;
   return {
     uuid: dev.uuid,

@@ -1,10 +1,9 @@
 import express, { type Request, type Response } from 'express';
-import type { TLSSocket } from 'node:tls';
-import { renewDeviceCertificate, type AuthorityDeps } from '../shared/authority/index.js';
-import { invalidInput, isTollgateError, notFound, TollgateError } from '../shared/errors.js';
+import { renewDeviceCertificate, type AuthorityDeps, type IdentificationContext } from '../shared/authority/index.js';
+import { invalidInput, notFound, TollgateError } from '../shared/errors.js';
 import { certsOnlyPkcs7, derToPem } from '../shared/pki/index.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { presentedCertificate } from './client-certificate.js';
+import { identifiedCertificate } from './client-certificate.js';
 
 /**
  * Certificate renewal on the gateway, for devices identified by their current certificate:
@@ -19,7 +18,7 @@ import { presentedCertificate } from './client-certificate.js';
 export const MAX_CSR_BYTES = 16 * 1024;
 
 /** Resolves the requesting device or answers the refusal itself (the gateway's `device()`). */
-export type IdentifyDevice = (req: Request, res: Response, action: string) => Promise<DeviceAuthView | null>;
+export type IdentifyDevice = (req: Request, res: Response, action: IdentificationContext['action']) => Promise<DeviceAuthView | null>;
 
 /**
  * `rfc7030`: 200 with `application/pkcs7-mime; smime-type=certs-only`. `foundries`: what Foundries'
@@ -76,32 +75,15 @@ const CSR_TYPES = ['application/pkcs10', 'application/x-pem-file', 'text/plain']
 async function renewingDevice(opts: LifecycleRouterOptions, req: Request, res: Response) {
   const device = await opts.device(req, res, 'device.renew_refused');
   if (!device) return null;
-  return { device, presented: presentedCertificate(req.socket as TLSSocket).fingerprint256 };
+  return { device, presented: identifiedCertificate(req).fingerprint256 };
 }
 
 export function lifecycleRouter(opts: LifecycleRouterOptions): express.Router {
   const { deps } = opts;
 
-  /** Renews, and leaves a denied record in the device's history when the authority refuses. */
-  async function renew(req: Request, who: { device: DeviceAuthView; presented: string }, csrPem: unknown) {
-    try {
-      return await renewDeviceCertificate(deps, who.device, who.presented, csrPem, sourceOf(req));
-    } catch (e) {
-      if (isTollgateError(e)) {
-        await deps.store.appendAudit({
-          actor: `device:${who.device.uuid}`,
-          action: 'device.renew_refused',
-          outcome: 'denied',
-          factoryId: who.device.factoryId,
-          target: who.device.uuid,
-          reason: e.code,
-          source: sourceOf(req),
-          details: { fingerprint256: who.presented },
-        });
-      }
-      throw e;
-    }
-  }
+  /** Renews; the authority leaves a denied record in the device's history when it refuses. */
+  const renew = (req: Request, who: { device: DeviceAuthView; presented: string }, csrPem: unknown) =>
+    renewDeviceCertificate(deps, who.device, who.presented, csrPem, sourceOf(req));
 
   const router = express.Router();
   const raw = express.raw({ type: () => true, limit: MAX_CSR_BYTES });

@@ -1,8 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import { authenticateRegistration, refuseRegistration, registerDevice, type AuthorityDeps } from '../shared/authority/index.js';
 import { isTollgateError, TollgateError } from '../shared/errors.js';
-import { fromBodyParser } from '../shared/http/errors.js';
-import { statusOf } from '../shared/http/status.js';
+import { fromBodyParser, sendError } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { renderSotaToml } from '../shared/sota-toml.js';
 
@@ -46,7 +45,7 @@ export function registrationSecret(req: Request): string | null {
 
 /** The top-level `{code, message}` lmp-device-register can print. */
 function refusal(res: express.Response, e: TollgateError): void {
-  res.status(statusOf(e.kind)).set('Cache-Control', 'no-store').json({ code: e.code, message: e.message });
+  sendError(res.set('Cache-Control', 'no-store'), e, { code: e.code, message: e.message });
 }
 
 export function registrationRouter(deps: AuthorityDeps, settings: RegistrationSettings, log: Logger): express.Router {

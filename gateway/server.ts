@@ -3,7 +3,7 @@ import type { AuthorityDeps } from '../shared/authority/index.js';
 import { gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { closeGracefully, hardenServer, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
-import { auditSink, observeAudit } from '../shared/ops/audit-observer.js';
+import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
@@ -33,7 +33,7 @@ export async function startGateway({ config, deps: rawDeps, identity, log, trust
     countDevicesByState: () => rawDeps.store.countDevicesByState(),
     activeSigningKey: async () => (await rawDeps.store.listSigningKeys()).find((k) => k.status === 'active') ?? null,
   });
-  const deps: AuthorityDeps = { ...rawDeps, store: observeAudit(rawDeps.store, auditSink({ log, metrics })) };
+  const deps: AuthorityDeps = { ...rawDeps, events: serviceEvents({ log, metrics }) };
   const limiter = new RequestLimiter(config.limits, deps.now);
   // Ready when devices can be answered: a store that takes writes, and a server certificate in date.
   const readiness = () =>

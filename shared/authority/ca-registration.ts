@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { invalidInput, isTollgateError } from '../errors.js';
 import { isIssuedBy, parseCertificate, type CertificateInfo } from '../pki/index.js';
 import type { Factory } from '../store/types.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { commit } from './events.js';
 
 /**
  * Proof of possession for external CAs: before a CA certificate is registered, whoever registers
@@ -20,9 +21,8 @@ export async function createCaRegistrationCode(deps: AuthorityDeps, actor: Actor
   const code = randomBytes(18).toString('base64url');
   const now = deps.now();
   const expiresAt = now + REGISTRATION_CODE_TTL_MS;
-  await deps.store.addCaRegistrationCode(
-    { codeHash: hashCode(code), factoryId: factory.id, createdAt: now, expiresAt },
-    auditOf(actor, { action: 'ca.registration_code_created', outcome: 'success', factoryId: factory.id, target: factory.name }),
+  await commit(deps, { type: 'ca.registration_code_created', ...by(actor), factoryId: factory.id, target: factory.name }, (audit) =>
+    deps.store.addCaRegistrationCode({ codeHash: hashCode(code), factoryId: factory.id, createdAt: now, expiresAt }, audit),
   );
   return { code, expiresAt: new Date(expiresAt).toISOString() };
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { unauthenticated } from '../errors.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { commit, record } from './events.js';
 
 /**
  * The web console's sign-in facts that outlive one process: the single-use codes `tollgate console`
@@ -17,9 +18,8 @@ export async function createConsoleSigninCode(deps: AuthorityDeps, actor: Actor)
   const code = randomBytes(24).toString('base64url');
   const now = deps.now();
   const expiresAt = now + CONSOLE_CODE_TTL_MS;
-  await deps.store.addConsoleSigninCode(
-    { codeHash: hashCode(code), createdAt: now, expiresAt },
-    auditOf(actor, { action: 'console.signin_code_created', outcome: 'success', details: { expiresAt: new Date(expiresAt).toISOString() } }),
+  await commit(deps, { type: 'console.signin_code_created', ...by(actor), details: { expiresAt: new Date(expiresAt).toISOString() } }, (audit) =>
+    deps.store.addConsoleSigninCode({ codeHash: hashCode(code), createdAt: now, expiresAt }, audit),
   );
   return { code, expiresAt: new Date(expiresAt).toISOString() };
 }
@@ -38,13 +38,9 @@ export async function recordConsoleSession(
   event: 'signed_in' | 'signed_out' | 'signin_refused',
   details: { via: 'token' | 'oidc' | 'code'; factoryId?: string | null; reason?: string },
 ): Promise<void> {
-  await deps.store.appendAudit(
-    auditOf(actor, {
-      action: `console.${event}`,
-      outcome: event === 'signin_refused' ? 'denied' : 'success',
-      factoryId: details.factoryId ?? null,
-      reason: details.reason ?? null,
-      details: { via: details.via },
-    }),
+  const fields = { ...by(actor), factoryId: details.factoryId ?? null, details: { via: details.via } };
+  await record(
+    deps,
+    event === 'signin_refused' ? { type: 'console.signin_refused', ...fields, reason: details.reason ?? 'signin_refused' } : { type: `console.${event}`, ...fields, reason: details.reason ?? null },
   );
 }

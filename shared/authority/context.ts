@@ -1,8 +1,9 @@
 import type { KeyAlgorithm } from '../pki/index.js';
 import type { KeyStore } from '../keystore.js';
-import type { AuditEntry, Store } from '../store/types.js';
+import type { Store } from '../store/types.js';
+import type { EventPublisher } from './events.js';
 
-/** Who is acting and from where; copied into every audit record. */
+/** Who is acting and from where; copied into every event. */
 export interface Actor {
   /** `operator` (local CLI), `token:<id>` (admin API), `device:<uuid>` (gateway), `system`. */
   actor: string;
@@ -26,8 +27,11 @@ export interface AuthorityDeps {
   policy: AuthorityPolicy;
   /** Injectable clock (ms since epoch), for tests of expiry. */
   now: () => number;
+  /** Where committed events go (log lines, metrics); absent: nowhere (the CLI). */
+  events?: EventPublisher;
 }
 
-export function auditOf(actor: Actor, entry: Omit<AuditEntry, 'actor' | 'source'>): AuditEntry {
-  return { ...entry, actor: actor.actor, source: actor.source ?? null };
+/** The envelope fields of an event by `actor`. */
+export function by(actor: Actor): { actor: string; source: string | null } {
+  return { actor: actor.actor, source: actor.source ?? null };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { invalidInput } from '../errors.js';
 import type { DeviceAuthView } from '../store/types.js';
 import type { AuthorityDeps } from './context.js';
+import { record } from './events.js';
 
 /**
  * Events a device reports about itself (`POST /events`): fioconfig's certificate-rotation progress
@@ -53,10 +54,9 @@ export async function recordDeviceEvents(deps: AuthorityDeps, device: DeviceAuth
   }
   await Promise.all(
     parsed.data.map((e) =>
-      deps.store.appendAudit({
+      record(deps, {
+        type: 'device.event',
         actor: `device:${device.uuid}`,
-        action: 'device.event',
-        outcome: 'success',
         factoryId: device.factoryId,
         target: device.uuid,
         source,

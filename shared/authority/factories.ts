@@ -1,17 +1,17 @@
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { conflict, invalidInput, notFound } from '../errors.js';
-import { generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../pki/index.js';
+import { DEFAULT_KEY_ALGORITHM, generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../pki/index.js';
 import type { CaState, DeviceCa, Factory } from '../store/types.js';
 import { verifyProofOfPossession } from './ca-registration.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { commit, type CaStateEvent } from './events.js';
 import { assertFactoryName, assertLabel } from './names.js';
 
 export async function createFactory(deps: AuthorityDeps, actor: Actor, name: unknown): Promise<Factory> {
   const factoryName = assertFactoryName(name);
   const factory: Factory = { id: randomUUID(), name: factoryName, createdAt: deps.now() };
-  return deps.store.createFactory(
-    factory,
-    auditOf(actor, { action: 'factory.created', outcome: 'success', factoryId: factory.id, target: factoryName }),
+  return commit(deps, { type: 'factory.created', ...by(actor), factoryId: factory.id, target: factoryName }, (audit) =>
+    deps.store.createFactory(factory, audit),
   );
 }
 
@@ -40,7 +40,7 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > CA_DAYS_MAX) {
     throw invalidInput('days_invalid', `CA lifetime must be a whole number of days between 1 and ${CA_DAYS_MAX}`);
   }
-  const keyPair = generateKeyPair(options.keyAlgorithm ?? 'ec-p256');
+  const keyPair = generateKeyPair(options.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM);
   const now = deps.now();
   const certificatePem = await issueCertificate({
     profile: 'device-ca',
@@ -67,9 +67,10 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
     createdAt: now,
   };
   try {
-    return await deps.store.addDeviceCa(
-      ca,
-      auditOf(actor, { action: 'ca.created', outcome: 'success', factoryId: factory.id, target: id, details: { kind: 'online', fingerprint256: cert.fingerprint256 } }),
+    return await commit(
+      deps,
+      { type: 'ca.created', ...by(actor), factoryId: factory.id, target: id, details: { kind: 'online', fingerprint256: cert.fingerprint256 } },
+      (audit) => deps.store.addDeviceCa(ca, audit),
     );
   } catch (e) {
     deps.keys.discard(keyRef);
@@ -117,9 +118,10 @@ export async function addExternalCa(
     keyRef: null,
     createdAt: now,
   };
-  return deps.store.addDeviceCa(
-    ca,
-    auditOf(actor, { action: 'ca.added', outcome: 'success', factoryId: factory.id, target: id, details: { kind: 'external', fingerprint256: cert.fingerprint256 } }),
+  return commit(
+    deps,
+    { type: 'ca.added', ...by(actor), factoryId: factory.id, target: id, details: { kind: 'external', fingerprint256: cert.fingerprint256 } },
+    (audit) => deps.store.addDeviceCa(ca, audit),
   );
 }
 
@@ -145,6 +147,8 @@ export async function signingCaFor(deps: AuthorityDeps, factory: Factory, caId?:
   return ca;
 }
 
+const CA_EVENT: Record<CaState, CaStateEvent> = { active: 'ca.enabled', disabled: 'ca.disabled', revoked: 'ca.revoked' };
+
 const CA_TRANSITIONS: Record<CaState, CaState[]> = {
   active: ['disabled', 'revoked'],
   disabled: ['active', 'revoked'],
@@ -157,10 +161,7 @@ export async function setCaState(deps: AuthorityDeps, actor: Actor, factory: Fac
   if (!CA_TRANSITIONS[ca.state].includes(state)) {
     throw conflict('ca_state_transition', `a ${ca.state} CA cannot become ${state}`);
   }
-  return deps.store.setDeviceCaState(
-    ca.id,
-    state,
-    why,
-    auditOf(actor, { action: `ca.${state === 'active' ? 'enabled' : state}`, outcome: 'success', factoryId: factory.id, target: ca.id, reason: why }),
+  return commit(deps, { type: CA_EVENT[state], ...by(actor), factoryId: factory.id, target: ca.id, reason: why }, (audit) =>
+    deps.store.setDeviceCaState(ca.id, state, why, audit),
   );
 }

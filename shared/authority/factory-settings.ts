@@ -1,7 +1,9 @@
 import { invalidInput } from '../errors.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm, type KeyDescription } from '../pki/index.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../pki/index.js';
 import type { Factory, FactorySettings, JitMode } from '../store/types.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { certificatePolicy } from './enrollment/policy.js';
+import { commit } from './events.js';
 
 /**
  * Per-factory lifecycle settings: just-in-time registration, and the certificate policy applied
@@ -18,36 +20,6 @@ export function operatorLimits(deps: AuthorityDeps) {
     testCertMaxHours: deps.policy.testCertMaxHours,
     keyTypes: deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
   };
-}
-
-/** The policy in force for one factory, defaults resolved. */
-export interface CertificatePolicy {
-  jitMode: JitMode;
-  /** Default and maximum lifetime of an enrolled device certificate. */
-  certMaxDays: number;
-  /** Maximum lifetime of a test device certificate. */
-  testCertMaxHours: number;
-  keyTypes: readonly KeyAlgorithm[];
-}
-
-export async function certificatePolicy(deps: AuthorityDeps, factoryId: string): Promise<CertificatePolicy> {
-  const s = await deps.store.getFactorySettings(factoryId);
-  return {
-    jitMode: s?.jitMode ?? 'off',
-    certMaxDays: s?.certMaxDays ?? deps.policy.deviceCertDays,
-    testCertMaxHours: s?.testCertMaxHours ?? deps.policy.testCertMaxHours,
-    keyTypes: (s?.keyTypes as KeyAlgorithm[] | null | undefined) ?? deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
-  };
-}
-
-/** Refuses a key whose type the factory's policy does not allow. */
-export function checkKeyType(policy: CertificatePolicy, key: KeyDescription, factory: Factory): void {
-  if (!policy.keyTypes.includes(key.algorithm)) {
-    throw invalidInput(
-      'key_type_not_allowed',
-      `factory "${factory.name}" does not allow ${key.algorithm} device keys; allowed: ${policy.keyTypes.join(', ')}`,
-    );
-  }
 }
 
 export interface FactorySettingsPatch {
@@ -103,15 +75,9 @@ export async function updateFactorySettings(deps: AuthorityDeps, actor: Actor, f
   if (patch.certMaxDays !== undefined) next.certMaxDays = limit(patch.certMaxDays, 'cert_max_days', limits.certMaxDays);
   if (patch.testCertMaxHours !== undefined) next.testCertMaxHours = limit(patch.testCertMaxHours, 'test_cert_max_hours', limits.testCertMaxHours);
   if (patch.keyTypes !== undefined) next.keyTypes = keyTypes(patch.keyTypes, limits.keyTypes);
-  await deps.store.putFactorySettings(
-    next,
-    auditOf(actor, {
-      action: 'factory.settings_changed',
-      outcome: 'success',
-      factoryId: factory.id,
-      target: factory.name,
-      details: { jitMode: next.jitMode, certMaxDays: next.certMaxDays, testCertMaxHours: next.testCertMaxHours, keyTypes: next.keyTypes },
-    }),
+  const details = { jitMode: next.jitMode, certMaxDays: next.certMaxDays, testCertMaxHours: next.testCertMaxHours, keyTypes: next.keyTypes };
+  await commit(deps, { type: 'factory.settings_changed', ...by(actor), factoryId: factory.id, target: factory.name, details }, (audit) =>
+    deps.store.putFactorySettings(next, audit),
   );
   return getFactorySettings(deps, factory);
 }

@@ -1,78 +1,96 @@
-import { forbidden, unauthenticated } from '../errors.js';
-import type { DeviceAuthView, Store } from '../store/types.js';
-import { registerJustInTime } from './jit.js';
+import { forbidden, isTollgateError, TollgateError } from '../errors.js';
+import type { DeviceAuthView } from '../store/types.js';
+import { commit, record, type RefusalAction } from './events.js';
+import type { AuthorityDeps } from './context.js';
+import { registerJustInTime } from './enrollment/jit.js';
 import { DEVICE_UUID } from './names.js';
+import { refusalError, type RefusalReason } from './refusals.js';
+import { deviceStanding, type PresentedCertificate } from './standing.js';
 
-/** What the TLS layer established about the client, normalised. */
-export interface PresentedCertificate {
-  /** SHA-256 of the DER, lower-case hex without colons. */
-  fingerprint256: string;
-  commonName: string | undefined;
-  organizationalUnit: string | undefined;
-  notAfter: number;
-  /** The DER, when the caller has it: just-in-time registration needs the whole certificate. */
-  der?: Buffer;
+/** What the TLS layer says about a client: its certificate, or why it has none that TLS accepts. */
+export type PresentedClient = { certificate: PresentedCertificate } | { refusal: RefusalReason; detail?: string };
+
+export interface IdentificationContext {
+  /** The refusal event a refusal is recorded as, by route. */
+  action: Exclude<RefusalAction, 'realm.refused'>;
+  source: string | null;
 }
 
 /**
- * Decides whether a TLS client that presented `cert` (already chain-verified by TLS against the
- * registered CAs) is an enrolled, active device. Runs on every request: TLS keep-alive and session
- * resumption reuse the handshake's verdict, so a revocation would otherwise not be seen.
- *
- * Refusals carry the reason as their code; the gateway audits and counts them.
+ * Identifies the device a TLS client is (its certificate already chain-verified by TLS against the
+ * registered CAs), on every request: TLS keep-alive and session resumption reuse the handshake's
+ * verdict, so a revocation would otherwise not be seen. Registers it just in time when its factory
+ * asks for that. Every refusal is recorded (`context.action`) and thrown as a 401/403 TollgateError.
  */
-export async function identifyDevice(store: Store, cert: PresentedCertificate, now: number): Promise<DeviceAuthView> {
-  if (cert.notAfter <= now) throw unauthenticated('certificate_expired', 'the client certificate has expired');
-  const uuid = cert.commonName;
-  if (uuid === undefined || !DEVICE_UUID.test(uuid)) {
-    throw forbidden('device_unknown', 'the client certificate does not name a device (CN must be the device UUID)');
+export async function identifyDevice(deps: AuthorityDeps, client: PresentedClient, context: IdentificationContext): Promise<DeviceAuthView> {
+  if ('refusal' in client) {
+    await record(deps, { type: context.action, actor: 'anonymous', source: context.source, target: null, reason: client.refusal, details: null });
+    throw refusalError(client.refusal, client.detail);
   }
-  let device = await store.getDevice(uuid);
-  if (!device) {
-    // A rotated-out certificate must not come back through just-in-time registration after its
-    // device was deleted. (The deny-list is only consulted off the common path: a device's current
-    // or pending-previous certificate is never on it.)
-    await refuseRetired(store, cert);
-    if (cert.der) device = await registerJustInTime(store, cert.der, now);
+  const cert = client.certificate;
+  let outcome: { device: DeviceAuthView | null; refusal: TollgateError | null };
+  try {
+    outcome = await judge(deps, cert);
+  } catch (e) {
+    // A certificate that just-in-time registration's policy refuses is refused like any other (403).
+    if (!isTollgateError(e) || e.kind !== 'invalid_input') throw e;
+    outcome = { device: null, refusal: forbidden(e.code, e.message) };
   }
-  if (!device) throw forbidden('device_unknown', 'no device is enrolled under this certificate');
-  // The enrolled certificate is pinned: a different certificate with the same UUID, even from the
-  // same CA, is somebody else. After a rotation the replaced certificate is accepted until the
-  // device first presents the new one.
-  if (device.certificateFingerprint !== cert.fingerprint256 && device.previousCertificateFingerprint !== cert.fingerprint256) {
-    await refuseRetired(store, cert);
-    throw forbidden('certificate_mismatch', 'this certificate is not the one enrolled for the device');
-  }
-  if (device.certificateFingerprint === cert.fingerprint256 && device.previousCertificateFingerprint !== null) {
-    await store.retirePreviousCertificate(device.uuid, device.previousCertificateFingerprint, {
-      actor: `device:${device.uuid}`,
-      action: 'device.certificate_superseded',
-      outcome: 'success',
-      factoryId: device.factoryId,
-      target: device.uuid,
-      details: { fingerprint256: device.previousCertificateFingerprint, supersededBy: cert.fingerprint256 },
+  if (outcome.refusal) {
+    const claimed = cert.commonName ?? null;
+    await record(deps, {
+      type: context.action,
+      actor: claimed ? `device:${claimed}` : 'anonymous',
+      source: context.source,
+      target: claimed,
+      reason: outcome.refusal.code,
+      details: { fingerprint256: cert.fingerprint256 },
     });
-    device = { ...device, previousCertificateFingerprint: null };
+    throw outcome.refusal;
   }
-  if (cert.organizationalUnit !== device.factoryName) {
-    throw forbidden('factory_mismatch', 'the certificate OU does not match the device factory');
-  }
-  if (device.caState === 'revoked') throw forbidden('ca_revoked', 'the CA that issued this device certificate is revoked');
-  switch (device.state) {
-    case 'active':
-      return device;
-    case 'pending':
-      throw forbidden('device_pending', 'the device is awaiting activation by a factory admin');
-    case 'disabled':
-      throw forbidden('device_disabled', 'the device is disabled');
-    case 'revoked':
-      throw forbidden('device_revoked', 'the device is revoked');
-  }
+  return outcome.device!;
 }
 
-/** A rotated-out certificate stays refused whatever its validity says, with a reason that says so. */
-async function refuseRetired(store: Store, cert: PresentedCertificate): Promise<void> {
-  if (await store.isCertificateRetired(cert.fingerprint256)) {
-    throw forbidden('certificate_superseded', 'this certificate was replaced by a newer one; use the renewed certificate');
+async function judge(deps: AuthorityDeps, cert: PresentedCertificate): Promise<{ device: DeviceAuthView | null; refusal: TollgateError | null }> {
+  const now = deps.now();
+  const uuid = cert.commonName !== undefined && DEVICE_UUID.test(cert.commonName) ? cert.commonName : null;
+  if (uuid === null) {
+    const reason = await deviceStanding({ now, device: null, presented: cert });
+    return { device: null, refusal: refusalError(reason ?? 'device_unknown', reason === 'device_unknown' ? 'the certificate CN must be the device UUID' : undefined) };
   }
+  // The deny-list of rotated-out certificates is read only off the common path: a device's current
+  // or pending-previous certificate is never on it.
+  let retired: boolean | undefined;
+  const isRetired = async () => (retired ??= await deps.store.isCertificateRetired(cert.fingerprint256));
+  let device = await deps.store.getDevice(uuid);
+  // A rotated-out certificate must not come back through just-in-time registration after its
+  // device was deleted; nor may an expired one register.
+  if (!device && cert.der && cert.notAfter > now && !(await isRetired())) device = await registerJustInTime(deps, cert.der);
+  const reason = await deviceStanding({ now, device, presented: cert, isRetired });
+  if (device && reason !== 'certificate_expired' && reason !== 'certificate_mismatch' && reason !== 'certificate_superseded') {
+    device = await supersedePrevious(deps, device, cert);
+  }
+  return { device, refusal: reason === null ? null : refusalError(reason) };
+}
+
+/**
+ * The first request with the renewed certificate retires the one it replaced (once, whichever
+ * request gets there first), so the old certificate is refused from then on.
+ */
+async function supersedePrevious(deps: AuthorityDeps, device: DeviceAuthView, cert: PresentedCertificate): Promise<DeviceAuthView> {
+  const previous = device.previousCertificateFingerprint;
+  if (device.certificateFingerprint !== cert.fingerprint256 || previous === null) return device;
+  await commit(
+    deps,
+    {
+      type: 'device.certificate_superseded',
+      actor: `device:${device.uuid}`,
+      factoryId: device.factoryId,
+      target: device.uuid,
+      details: { fingerprint256: previous, supersededBy: cert.fingerprint256 },
+    },
+    (audit) => deps.store.retirePreviousCertificate(device.uuid, previous, audit),
+    { publishedIf: (retired) => retired },
+  );
+  return { ...device, previousCertificateFingerprint: null };
 }

@@ -4,7 +4,8 @@ import { describePublicKey, publicKeyFingerprint } from '../pki/index.js';
 import { readPemBlocks } from '../pki/pem.js';
 import type { DeviceAuthView } from '../store/types.js';
 import type { AuthorityDeps } from './context.js';
-import { certificatePolicy, checkKeyType } from './factory-settings.js';
+import { certificatePolicy, checkKeyType } from './enrollment/policy.js';
+import { commit, record } from './events.js';
 
 /**
  * The next key of a certificate rotation ("lock" in fioconfig's renew-cert): a device announces,
@@ -60,25 +61,28 @@ export async function announceNextKey(deps: AuthorityDeps, device: DeviceAuthVie
   const description = describePublicKey(key);
   checkKeyType(await certificatePolicy(deps, device.factoryId), description, { id: device.factoryId, name: device.factoryName, createdAt: 0 });
   const fingerprint = publicKeyFingerprint(key);
-  const audit = { actor: `device:${device.uuid}`, factoryId: device.factoryId, target: device.uuid, source };
+  const by = { actor: `device:${device.uuid}`, factoryId: device.factoryId, target: device.uuid, source };
 
   if (fingerprint === device.publicKeyFingerprint) {
-    await deps.store.clearNextKey(device.uuid, { ...audit, action: 'device.next_key_cleared', outcome: 'success', details: { reason: 'certified' } });
-    await deps.store.appendAudit({ ...audit, action: 'device.next_key_announced', outcome: 'success', details: { publicKeyFingerprint: fingerprint, state: 'certified' } });
+    await commit(deps, { type: 'device.next_key_cleared', ...by, details: { reason: 'certified' } }, (audit) => deps.store.clearNextKey(device.uuid, audit), {
+      publishedIf: (cleared) => cleared,
+    });
+    await record(deps, { type: 'device.next_key_announced', ...by, details: { publicKeyFingerprint: fingerprint, state: 'certified' } });
     return { fingerprint256: fingerprint, state: 'certified', announcedAt: null, expiresAt: null };
   }
   const standing = await pendingNextKey(deps, device);
   if (standing && standing.fingerprint256 !== fingerprint) {
-    await deps.store.appendAudit({ ...audit, action: 'device.next_key_refused', outcome: 'denied', reason: 'next_key_locked', details: { publicKeyFingerprint: fingerprint } });
+    await record(deps, { type: 'device.next_key_refused', ...by, reason: 'next_key_locked', details: { publicKeyFingerprint: fingerprint } });
     throw conflict(
       'next_key_locked',
       `another next key was announced at ${standing.announcedAt}; finish that rotation, or announce again after ${standing.expiresAt}`,
     );
   }
   const now = deps.now();
-  await deps.store.putNextKey(
-    { deviceUuid: device.uuid, publicKeyFingerprint: fingerprint, announcedAt: now },
-    { ...audit, action: 'device.next_key_announced', outcome: 'success', details: { publicKeyFingerprint: fingerprint, algorithm: description.algorithm, state: 'pending' } },
+  await commit(
+    deps,
+    { type: 'device.next_key_announced', ...by, details: { publicKeyFingerprint: fingerprint, algorithm: description.algorithm, state: 'pending' } },
+    (audit) => deps.store.putNextKey({ deviceUuid: device.uuid, publicKeyFingerprint: fingerprint, announcedAt: now }, audit),
   );
   return { fingerprint256: fingerprint, state: 'pending', announcedAt: new Date(now).toISOString(), expiresAt: new Date(now + NEXT_KEY_LOCK_MS).toISOString() };
 }

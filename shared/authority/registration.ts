@@ -1,11 +1,14 @@
 import { z } from 'zod';
-import { forbidden, invalidInput, notFound, unauthenticated } from '../errors.js';
+import { forbidden, invalidInput, notFound } from '../errors.js';
 import { parseCsr } from '../pki/index.js';
-import { hashSecret, secretKind } from '../secrets.js';
 import { checkOverrides, type SotaOverrides } from '../sota-toml.js';
 import type { TokenAuthView } from '../store/types.js';
 import type { AuthorityDeps } from './context.js';
-import { enrollFromCsr, type Enrolled } from './devices.js';
+import { enrollFromCsr } from './enrollment/csr.js';
+import type { Enrolled } from './enrollment/types.js';
+import { record } from './events.js';
+import { refusalError } from './refusals.js';
+import { authenticateSecret } from './standing.js';
 
 /**
  * Devices that register themselves, the way lmp-device-register and fioup do: the device makes its
@@ -90,10 +93,9 @@ function parseRequest(body: unknown) {
 
 /** Records a refused registration; the HTTP layer calls it for what it refuses itself (size, syntax). */
 export async function refuseRegistration(deps: AuthorityDeps, token: TokenAuthView | null, source: string | null, reason: string): Promise<void> {
-  await deps.store.appendAudit({
+  await record(deps, {
+    type: 'device.register_refused',
     actor: token ? `token:${token.id}` : 'anonymous',
-    action: 'device.register_refused',
-    outcome: 'denied',
     factoryId: token?.factoryId ?? null,
     target: token?.id ?? null,
     reason,
@@ -101,30 +103,22 @@ export async function refuseRegistration(deps: AuthorityDeps, token: TokenAuthVi
   });
 }
 
-/** The registration token behind `secret`, or a 401/403 (audited) saying why it is not one. */
+/**
+ * The registration token behind `secret` (judged by the authority's one secret authentication),
+ * or a 401/403, recorded, saying why it is not one.
+ */
 export async function authenticateRegistration(deps: AuthorityDeps, secret: string | null, source: string | null): Promise<TokenAuthView> {
-  if (secret === null) {
-    await refuseRegistration(deps, null, source, 'registration_token_missing');
-    throw unauthenticated('registration_token_missing', 'send the registration token in an OSF-TOKEN header (or Authorization: Bearer)');
-  }
-  const token = secretKind(secret) === 'api' ? await deps.store.findTokenBySecretHash(hashSecret(secret)) : null;
-  if (!token || token.kind !== 'api') {
-    await refuseRegistration(deps, null, source, 'registration_token_invalid');
-    throw unauthenticated('registration_token_invalid', 'the registration token is not valid');
-  }
-  if (token.revokedAt !== null) {
-    await refuseRegistration(deps, token, source, 'token_revoked');
-    throw unauthenticated('token_revoked', 'the registration token has been revoked');
-  }
-  if (token.expiresAt !== null && token.expiresAt <= deps.now()) {
-    await refuseRegistration(deps, token, source, 'token_expired');
-    throw unauthenticated('token_expired', 'the registration token has expired');
-  }
-  if (!token.scopes.includes(REGISTRATION_SCOPE)) {
+  const standing = secret === null ? null : await authenticateSecret(deps, secret, { kinds: ['api'], username: null });
+  if (standing?.ok) {
+    const { token } = standing;
+    if (token.scopes.includes(REGISTRATION_SCOPE)) return token;
     await refuseRegistration(deps, token, source, 'scope_missing');
     throw forbidden('scope_missing', `this token cannot register devices: it lacks ${REGISTRATION_SCOPE}`);
   }
-  return token;
+  // Like the admin API, registration does not tell a malformed token from an unknown one.
+  const reason = standing === null ? 'registration_token_missing' : standing.reason === 'token_unknown' ? 'registration_token_invalid' : standing.reason;
+  await refuseRegistration(deps, standing?.token ?? null, source, reason);
+  throw refusalError(reason);
 }
 
 /** Enrolls the device the request body describes into the token's factory; refusals are audited. */
@@ -144,10 +138,9 @@ export async function registerDevice(
       throw invalidInput('uuid_mismatch', `uuid "${request.uuid.slice(0, 64)}" is not the CSR's CN "${csr.subject.commonName ?? ''}"`);
     }
     const enrolled = await enrollFromCsr(deps, { actor: `token:${token.id}`, source }, factory, { csrPem: request.csr, name: request.name });
-    await deps.store.appendAudit({
+    await record(deps, {
+      type: 'device.registered',
       actor: `token:${token.id}`,
-      action: 'device.registered',
-      outcome: 'success',
       factoryId: factory.id,
       target: enrolled.device.uuid,
       source,

@@ -2,7 +2,8 @@ import { createPublicKey } from 'node:crypto';
 import { invalidInput } from '../errors.js';
 import { DEFAULT_KEY_ALGORITHM, generateKeyPair, isKeyAlgorithm, issueCertificate, jwsAlgorithmFor, KEY_ALGORITHM_NAMES, libtrustKeyId } from '../pki/index.js';
 import type { SigningKeyRecord } from '../store/types.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { commit } from './events.js';
 
 export interface NewSigningKeyOptions {
   algorithm?: unknown;
@@ -45,7 +46,7 @@ export async function createSigningKey(deps: AuthorityDeps, actor: Actor, option
     activatedAt: null,
   };
   try {
-    await deps.store.addSigningKey(record, auditOf(actor, { action: 'signing_key.created', outcome: 'success', target: kid, details: { alg: record.alg } }));
+    await commit(deps, { type: 'signing_key.created', ...by(actor), target: kid, details: { alg: record.alg } }, (audit) => deps.store.addSigningKey(record, audit));
   } catch (e) {
     deps.keys.discard(keyRef);
     throw e;
@@ -59,10 +60,10 @@ export async function createSigningKey(deps: AuthorityDeps, actor: Actor, option
 
 export async function activateSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
   if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
-  await deps.store.activateSigningKey(kid, auditOf(actor, { action: 'signing_key.activated', outcome: 'success', target: kid }));
+  await commit(deps, { type: 'signing_key.activated', ...by(actor), target: kid }, (audit) => deps.store.activateSigningKey(kid, audit));
 }
 
 export async function retireSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
   if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
-  await deps.store.retireSigningKey(kid, auditOf(actor, { action: 'signing_key.retired', outcome: 'success', target: kid }));
+  await commit(deps, { type: 'signing_key.retired', ...by(actor), target: kid }, (audit) => deps.store.retireSigningKey(kid, audit));
 }

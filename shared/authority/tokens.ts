@@ -1,7 +1,8 @@
 import { forbidden, invalidInput, notFound } from '../errors.js';
 import { newSecret, newTokenId } from '../secrets.js';
-import type { TokenRecord, DeviceAuthView, Factory } from '../store/types.js';
-import { auditOf, type Actor, type AuthorityDeps } from './context.js';
+import type { DeviceAuthView, Factory, NewTokenRecord, TokenRecord } from '../store/types.js';
+import { by, type Actor, type AuthorityDeps } from './context.js';
+import { commit } from './events.js';
 import { assertLabel } from './names.js';
 import { checkRegistrationTokenRequest, grantsRegistration, REGISTRATION_SCOPE } from './registration.js';
 
@@ -103,9 +104,8 @@ export async function createApiToken(
     expiresAt,
     revokedAt: null,
   };
-  await deps.store.insertToken(
-    { ...token, secretHash },
-    auditOf(actor, { action: 'token.created', outcome: 'success', factoryId: factory.id, target: id, details: { scopes, expiresAt } }),
+  await commit(deps, { type: 'token.created', ...by(actor), factoryId: factory.id, target: id, details: { scopes, expiresAt } }, (audit) =>
+    deps.store.insertToken({ ...token, secretHash }, audit),
   );
   return { token, username: id, secret };
 }
@@ -114,7 +114,7 @@ export async function revokeApiToken(deps: AuthorityDeps, actor: Actor, factory:
   if (typeof id !== 'string' || !/^tok_[A-Za-z0-9_-]{16}$/.test(id)) throw invalidInput('token_id_invalid', 'a token id looks like tok_ followed by 16 characters');
   const token = await deps.store.getToken(id);
   if (!token || token.factoryId !== factory.id || token.kind !== 'api') throw notFound('token_not_found', `factory "${factory.name}" has no API token ${id}`);
-  await deps.store.revokeToken(id, auditOf(actor, { action: 'token.revoked', outcome: 'success', factoryId: factory.id, target: id }));
+  await commit(deps, { type: 'token.revoked', ...by(actor), factoryId: factory.id, target: id }, (audit) => deps.store.revokeToken(id, audit));
 }
 
 export interface MintedDeviceToken {
@@ -130,30 +130,31 @@ export async function mintDeviceToken(deps: AuthorityDeps, device: DeviceAuthVie
   const expiresAt = Math.min(now + deps.policy.deviceTokenTtlSeconds * 1000, device.notAfter);
   const id = newTokenId();
   const { secret, secretHash } = newSecret('device');
-  await deps.store.insertToken(
+  const record: NewTokenRecord = {
+    id,
+    kind: 'device',
+    factoryId: device.factoryId,
+    deviceUuid: device.uuid,
+    scopes: ['containers:read'],
+    description: null,
+    service: null,
+    subject: device.uuid,
+    createdAt: now,
+    expiresAt,
+    secretHash,
+  };
+  await commit(
+    deps,
     {
-      id,
-      kind: 'device',
-      factoryId: device.factoryId,
-      deviceUuid: device.uuid,
-      scopes: ['containers:read'],
-      description: null,
-      service: null,
-      subject: device.uuid,
-      createdAt: now,
-      expiresAt,
-      secretHash,
-    },
-    {
+      type: 'token.minted',
       actor: `device:${device.uuid}`,
       source,
-      action: 'token.minted',
-      outcome: 'success',
       factoryId: device.factoryId,
       // The device is the target, so its history (`tollgate device show`) lists its tokens.
       target: device.uuid,
       details: { tokenId: id, expiresAt: new Date(expiresAt).toISOString() },
     },
+    (audit) => deps.store.insertToken(record, audit),
   );
   return { username: device.uuid, secret, expiresAt };
 }

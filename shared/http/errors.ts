@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { TollgateError, isTollgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { statusOf } from './status.js';
@@ -39,13 +39,18 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const known = isTollgateError(err) ? err : fromBodyParser(err);
     if (known) {
-      if (known.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(known)));
-      res.status(statusOf(known.kind)).json(errorBody(known));
+      sendError(res, known);
       return;
     }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');
     res.status(500).json({ error: { code: 'internal_error', message: 'internal error' } });
   };
+}
+
+/** A TollgateError as an answer: its status, Retry-After on a 503, and `body` (default: errorBody). */
+export function sendError(res: Response, e: TollgateError, body: unknown = errorBody(e)): void {
+  if (e.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(e)));
+  res.status(statusOf(e.kind)).json(body);
 }
 
 /** How long a client should wait after a 503: what the error says, else a second. */

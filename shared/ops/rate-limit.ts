@@ -131,6 +131,12 @@ export interface LimitsConfig {
   failures: FailureRule;
 }
 
+/** Why a request is held back, and for how long. */
+export interface LimitVerdict {
+  retryAfterSeconds: number;
+  reason: 'credentials_backoff' | 'rate_limited';
+}
+
 export interface LimitRequest {
   source: string | null;
   /** The device or token the request claims to be, if it says (fingerprint, Basic username). */
@@ -150,7 +156,7 @@ export class RequestLimiter {
   }
 
   /** Null to let the request through; else the `Retry-After` seconds and a stable reason code. */
-  check(r: LimitRequest): { retryAfterSeconds: number; reason: 'credentials_backoff' | 'rate_limited' } | null {
+  check(r: LimitRequest): LimitVerdict | null {
     if (!this.config.enabled) return null;
     const now = this.now();
     if (r.source !== null) {

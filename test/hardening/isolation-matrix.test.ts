@@ -4,6 +4,7 @@ import { basicAuthorization } from '../../authsvc/credentials.js';
 import { Keyring } from '../../authsvc/keyring.js';
 import { createRealm, realmSettings, type Realm } from '../../authsvc/realm.js';
 import { createLogger } from '../../shared/log.js';
+import { answer } from '../support/realm.js';
 import { createTestAuthority, type Credentials, type TestAuthority } from '../support/store.js';
 
 /**
@@ -87,10 +88,10 @@ afterAll(() => {
 async function grantedAccess(subject: SubjectCase, scope: string): Promise<unknown> {
   const c = creds.get(subject.label);
   if (!c) throw new Error(`no credentials for ${subject.label}`);
-  const res = await realm({
+  const res = await answer(realm, {
     method: 'GET',
     query: new URLSearchParams({ service: SERVICE, scope }),
-    headers: { authorization: basicAuthorization(c.username, c.secret) },
+    authorization: basicAuthorization(c.username, c.secret),
     source: '127.0.0.1',
   });
   // A refusal to grant is an empty access list with 200, never an error status.

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { commit, createEventBus, record, type DomainEvent } from '../../shared/authority/events.js';
 import { createLogger } from '../../shared/log.js';
-import { auditSink, observeAudit } from '../../shared/ops/audit-observer.js';
+import { serviceEvents, tokenCounters } from '../../shared/ops/event-subscribers.js';
 import { createMetrics } from '../../shared/ops/metrics.js';
-import type { AuditEntry, Store } from '../../shared/store/types.js';
+import type { AuditEntry } from '../../shared/store/types.js';
 
-/** A store stand-in with only the methods these tests call. */
+/** A store stand-in with only the method these tests call. */
 function fakeStore(fail = false) {
   const written: AuditEntry[] = [];
   const store = {
@@ -12,12 +13,8 @@ function fakeStore(fail = false) {
       if (fail) throw new Error('disk full');
       written.push(e);
     },
-    async revokeToken(_id: string, e: AuditEntry) {
-      written.push(e);
-    },
-    async ping() {},
   };
-  return { store: store as unknown as Store, written };
+  return { store, written };
 }
 
 const value = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string, string>) => {
@@ -26,34 +23,57 @@ const value = async (m: ReturnType<typeof createMetrics>, name: string, labels: 
   return v?.value ?? 0;
 };
 
-describe('audit observation', () => {
-  it('counts issued and refused credentials from the audit entries the store accepted', async () => {
+const issued = (via: string): DomainEvent => ({ type: 'realm.token_issued', actor: 'device:d', details: { scope: '', jti: 'j', kid: 'k', via, refreshTokenId: 'r' } });
+
+describe('domain events', () => {
+  it('count issued and refused credentials once committed, and the store keeps each audit record', async () => {
     const metrics = createMetrics('authsvc');
     const seen: string[] = [];
-    const { store } = fakeStore();
-    const sink = auditSink({ log: createLogger('t', 'silent'), metrics });
-    const observed = observeAudit(store, (e) => {
-      seen.push(e.action);
-      sink(e);
+    const { store, written } = fakeStore();
+    const deps = { store, events: createEventBus([(e) => seen.push(e.type), tokenCounters(metrics)]) };
+    await record(deps, issued('basic'));
+    await record(deps, issued('refresh_token'));
+    await record(deps, { type: 'realm.refused', actor: 'anonymous', reason: 'token_unknown' });
+    await record(deps, { type: 'token.refused', actor: 'anonymous', reason: 'certificate_expired' });
+    await record(deps, { type: 'device.refused', actor: 'anonymous', reason: 'certificate_expired' });
+    await commit(deps, { type: 'token.revoked', actor: 'operator', target: 't1' }, async (audit) => {
+      written.push(audit);
     });
-    await observed.appendAudit({ actor: 'device:d', action: 'realm.token_issued', outcome: 'success', details: { via: 'basic', refreshTokenId: 'r' } });
-    await observed.appendAudit({ actor: 'device:d', action: 'realm.token_issued', outcome: 'success', details: { via: 'refresh_token', refreshTokenId: 'r' } });
-    await observed.appendAudit({ actor: 'anonymous', action: 'realm.refused', outcome: 'denied', reason: 'token_unknown' });
-    await observed.appendAudit({ actor: 'anonymous', action: 'token.refused', outcome: 'denied', reason: 'certificate_expired' });
-    await observed.revokeToken('t1', { actor: 'operator', action: 'token.revoked', outcome: 'success', target: 't1' });
-    await observed.ping();
-    expect(seen).toEqual(['realm.token_issued', 'realm.token_issued', 'realm.refused', 'token.refused', 'token.revoked']);
+    expect(seen).toEqual(['realm.token_issued', 'realm.token_issued', 'realm.refused', 'token.refused', 'device.refused', 'token.revoked']);
+    expect(written.map((w) => [w.action, w.outcome])).toEqual([
+      ['realm.token_issued', 'success'],
+      ['realm.token_issued', 'success'],
+      ['realm.refused', 'denied'],
+      ['token.refused', 'denied'],
+      ['device.refused', 'denied'],
+      ['token.revoked', 'success'],
+    ]);
     expect(await value(metrics, 'tollgate_tokens_issued_total', { kind: 'registry' })).toBe(2);
     expect(await value(metrics, 'tollgate_tokens_issued_total', { kind: 'refresh' })).toBe(1);
     expect(await value(metrics, 'tollgate_tokens_refused_total', { reason: 'token_unknown' })).toBe(1);
+    // Device routes other than the mint are not credential requests: counted as TLS failures only through the mint.
     expect(await value(metrics, 'tollgate_tls_client_cert_failures_total', { reason: 'certificate_expired' })).toBe(1);
   });
 
-  it('reports nothing for a write that failed', async () => {
-    const seen: AuditEntry[] = [];
-    const observed = observeAudit(fakeStore(true).store, (e) => seen.push(e));
-    await expect(observed.appendAudit({ actor: 'x', action: 'token.minted', outcome: 'success' })).rejects.toThrow('disk full');
+  it('publish nothing for a write that failed, nor for a change the store did not make', async () => {
+    const seen: DomainEvent[] = [];
+    const events = createEventBus([(e) => seen.push(e)]);
+    await expect(record({ store: fakeStore(true).store, events }, { type: 'token.minted', actor: 'x', details: { tokenId: 't', expiresAt: '' } })).rejects.toThrow('disk full');
+    await commit({ events }, { type: 'device.certificate_superseded', actor: 'x', details: { fingerprint256: 'a', supersededBy: 'b' } }, async () => false, { publishedIf: (done) => done });
     expect(seen).toEqual([]);
+  });
+
+  it('go on to the other subscribers when one throws', async () => {
+    const seen: string[] = [];
+    const bus = createEventBus([
+      () => {
+        throw new Error('broken sink');
+      },
+      (e) => seen.push(e.type),
+    ]);
+    await record({ store: fakeStore().store, events: bus }, { type: 'factory.created', actor: 'operator' });
+    expect(seen).toEqual(['factory.created']);
+    expect(() => serviceEvents({ log: createLogger('t', 'silent') }).publish({ type: 'factory.created', actor: 'operator' })).not.toThrow();
   });
 });
 

@@ -6,6 +6,7 @@ import { basicAuthorization } from '../../authsvc/credentials.js';
 import { Keyring } from '../../authsvc/keyring.js';
 import { AUDIT_ISSUED, AUDIT_REFUSED, createRealm, realmSettings, type Realm, type RealmResponse } from '../../authsvc/realm.js';
 import { createLogger } from '../../shared/log.js';
+import { answer } from '../support/realm.js';
 import { createTestAuthority, type Credentials, type TestAuthority } from '../support/store.js';
 
 /**
@@ -87,7 +88,7 @@ afterAll(() => {
 const get = (username: string, password: string, scopes: string[], extra: Record<string, string> = {}) => {
   const q = new URLSearchParams({ service: SERVICE, ...extra });
   for (const s of scopes) q.append('scope', s);
-  return realm({ method: 'GET', query: q, headers: { authorization: basicAuthorization(username, password) }, source: '192.0.2.9' });
+  return answer(realm, { method: 'GET', query: q, authorization: basicAuthorization(username, password), source: '192.0.2.9' });
 };
 const body = (res: RealmResponse) => JSON.parse(res.body) as Record<string, unknown>;
 const lastAudit = async (action: string) => (await t.deps.store.listAudit({ action, limit: 10_000 })).at(-1);
@@ -150,7 +151,7 @@ describe('realm: accounts', () => {
     expect(res.status).toBe(200);
     expect(body(res).refresh_token).toBeUndefined();
     const form = new URLSearchParams({ grant_type: 'password', username: 'admin', password: 'open-sesame', service: SERVICE, client_id: 'test', access_type: 'offline', scope: 'repository:any/thing:push' });
-    const posted = await realm({ method: 'POST', query: new URLSearchParams(), headers: {}, body: form.toString(), source: null });
+    const posted = await answer(realm, { method: 'POST', query: new URLSearchParams(), body: form.toString(), source: null });
     expect(posted.status).toBe(200);
     expect(body(posted)).toMatchObject({ token_type: 'Bearer', scope: 'repository:any/thing:push' });
     expect(body(posted).refresh_token).toBeUndefined();
@@ -158,7 +159,7 @@ describe('realm: accounts', () => {
 
   it('refuses a wrong password on the password grant in the OAuth2 dialect', async () => {
     const form = new URLSearchParams({ grant_type: 'password', username: 'admin', password: 'nope', service: SERVICE, client_id: 'test' });
-    const res = await realm({ method: 'POST', query: new URLSearchParams(), headers: {}, body: form.toString(), source: null });
+    const res = await answer(realm, { method: 'POST', query: new URLSearchParams(), body: form.toString(), source: null });
     expect(res.status).toBe(401);
     expect(body(res)).toMatchObject({ error: 'invalid_grant' });
   });

@@ -10,6 +10,7 @@ import { TollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { newSecret, newTokenId } from '../../shared/secrets.js';
 import type { AuditRecord, DeviceAuthView, Factory, SigningKeyRecord, Store } from '../../shared/store/index.js';
+import { answer } from '../support/realm.js';
 import { createTestAuthority, OPERATOR, type Credentials, type TestAuthority } from '../support/store.js';
 
 const REALM_URL = 'https://auth.example.test/token';
@@ -53,14 +54,14 @@ function query(params: Params): URLSearchParams {
 }
 
 const get = (params: Params, creds?: Credentials | string, r: Realm = realm) =>
-  r({
+  answer(r, {
     method: 'GET',
     query: query(params),
-    headers: creds === undefined ? {} : { authorization: typeof creds === 'string' ? creds : basicAuthorization(creds.username, creds.secret) },
+    ...(creds === undefined ? {} : { authorization: typeof creds === 'string' ? creds : basicAuthorization(creds.username, creds.secret) }),
     source: SOURCE,
   });
 
-const post = (form: Params, r: Realm = realm) => r({ method: 'POST', query: new URLSearchParams(), headers: {}, body: query(form).toString(), source: SOURCE });
+const post = (form: Params, r: Realm = realm) => answer(r, { method: 'POST', query: new URLSearchParams(), body: query(form).toString(), source: SOURCE });
 
 const body = (res: RealmResponse) => JSON.parse(res.body) as Record<string, unknown>;
 
@@ -463,7 +464,7 @@ describe('realm: availability', () => {
   });
 
   it('refuses methods other than GET and POST', async () => {
-    const res = await realm({ method: 'PUT', query: new URLSearchParams(), headers: {}, source: null });
+    const res = await answer(realm, { method: 'PUT', query: new URLSearchParams(), source: null });
     expect(res.status).toBe(405);
     expect(res.headers.Allow).toBe('GET, POST');
   });

@@ -225,139 +225,150 @@ function isRefusal(x: object): x is Refusal {
   return 'decision' in x;
 }
 
+/** The single signer and the identity document a SignedData carries, its algorithms checked. */
+function signedContent(signedData: pkijs.SignedData): { signerInfo: pkijs.SignerInfo; content: Uint8Array } | Refusal {
+  if (signedData.signerInfos.length !== 1) {
+    return refuse('aws_document_malformed', `the PKCS#7 has ${signedData.signerInfos.length} signers; an instance identity has exactly one`);
+  }
+  const signerInfo = signedData.signerInfos[0] as pkijs.SignerInfo;
+  const eContent = signedData.encapContentInfo.eContent;
+  if (signedData.encapContentInfo.eContentType !== OID.data || !eContent) {
+    return refuse('aws_document_malformed', 'the PKCS#7 does not carry an identity document as its content');
+  }
+  if (!signerInfo.signedAttrs) {
+    return refuse('aws_document_malformed', 'the PKCS#7 has no signed attributes (contentType, signingTime, messageDigest)');
+  }
+  const digestOid = signerInfo.digestAlgorithm.algorithmId;
+  const signatureOid = signerInfo.signatureAlgorithm.algorithmId;
+  if (DSA_OIDS.has(signatureOid)) {
+    return refuse(
+      'aws_algorithm_unsupported',
+      'DSA-signed documents (the /pkcs7 endpoint) are not accepted; send the rsa2048 document (/latest/dynamic/instance-identity/rsa2048)',
+    );
+  }
+  if (!(signatureOid in RSA_SIGNATURES) || !(digestOid in DIGESTS)) {
+    return refuse(
+      'aws_algorithm_unsupported',
+      `the PKCS#7 is signed with ${signatureOid} over ${digestOid === OID.sha1 ? 'SHA-1' : digestOid}; only RSA over SHA-256, SHA-384 or SHA-512 is accepted`,
+    );
+  }
+  const implied = RSA_SIGNATURES[signatureOid];
+  if (implied && implied !== digestOid) return refuse('aws_algorithm_unsupported', 'the PKCS#7 signature and digest algorithms disagree');
+  return { signerInfo, content: new Uint8Array((eContent as asn1js.OctetString).getValue()) };
+}
+
+/** Verifies the signature with the region's configured certificate only; null when it verifies. */
+async function verifySignature(signedData: pkijs.SignedData, signer: RegionSigner, engine: pkijs.CryptoEngine, region: string, account: string): Promise<Refusal | null> {
+  // Only the configured certificate is a candidate signer: whatever the message carries is dropped.
+  signedData.certificates = [signer.certificate];
+  let verified = false;
+  try {
+    verified = await signedData.verify({ signer: 0, checkChain: false }, engine);
+  } catch (e) {
+    const code = e instanceof pkijs.SignedDataVerifyError ? e.code : undefined;
+    const why =
+      code === 3
+        ? `it is not signed by the certificate configured for region ${region}`
+        : code === 15
+          ? 'the document does not match its signature'
+          : 'the signature cannot be verified';
+    return refuse('aws_signature_invalid', `the instance identity signature is invalid: ${why}`, account);
+  }
+  if (!verified) {
+    return refuse('aws_signature_invalid', `the instance identity signature is invalid: it does not verify with the certificate configured for region ${region}`, account);
+  }
+  return null;
+}
+
+/** The signed signingTime (ms), held to the certificate's validity, the clock and the maximum age. */
+function signingTimeOf(signerInfo: pkijs.SignerInfo, signer: RegionSigner, region: string, account: string, now: number, maxAgeSeconds: number): number | Refusal {
+  const contentType = singleAttribute(signerInfo, OID.contentType);
+  if ('problem' in contentType || !(contentType.value instanceof asn1js.ObjectIdentifier) || contentType.value.getValue() !== OID.data) {
+    return refuse('aws_document_malformed', 'the signed contentType attribute does not name the data content type', account);
+  }
+  const attribute = singleAttribute(signerInfo, OID.signingTime);
+  if ('problem' in attribute) return refuse('aws_document_malformed', `the signed signingTime attribute ${attribute.problem}`, account);
+  const value = attribute.value;
+  const signingTime = value instanceof asn1js.UTCTime || value instanceof asn1js.GeneralizedTime ? value.toDate().getTime() : Number.NaN;
+  if (!Number.isFinite(signingTime)) return refuse('aws_document_malformed', 'the signed signingTime attribute is not a time', account);
+  if (signingTime < signer.notBefore || signingTime > signer.notAfter) {
+    return refuse('aws_signature_invalid', `the document was signed outside the validity of the certificate configured for region ${region}`, account);
+  }
+  if (signingTime > now + MAX_FUTURE_SKEW_MS) {
+    return refuse('aws_document_stale', `the document's signingTime ${new Date(signingTime).toISOString()} is in the future; check the clocks`, account);
+  }
+  if (now - signingTime > maxAgeSeconds * 1000) {
+    return refuse('aws_document_stale', `the document was signed at ${new Date(signingTime).toISOString()}, more than ${maxAgeSeconds} seconds ago; fetch a fresh one`, account);
+  }
+  return signingTime;
+}
+
+type Mapping = AwsIdentityConfig['mappings'][number];
+
+function mappingOf(config: AwsIdentityConfig, document: InstanceIdentityDocument, account: string): Mapping | Refusal {
+  const accountMappings = config.mappings.filter((m) => m.accountId === document.accountId);
+  const mapping = accountMappings.find(
+    (m) => (m.regions === undefined || m.regions.includes(document.region)) && (m.instanceIds === undefined || m.instanceIds.includes(document.instanceId)),
+  );
+  if (mapping) return mapping;
+  return refuse(
+    'aws_account_unmapped',
+    accountMappings.length === 0
+      ? `AWS account ${document.accountId} is not mapped to a factory`
+      : `instance ${document.instanceId} in ${document.region} is not among those mapped for AWS account ${document.accountId}`,
+    account,
+  );
+}
+
+/** The newest signingTime accepted per instance, so an older document cannot be replayed; bounded, oldest first out. */
+class ReplayMemory {
+  /** `<accountId>/<instanceId>` -> newest signingTime accepted (ms); Map order is recency order. */
+  private readonly newestSeen = new Map<string, number>();
+
+  admit(account: string, signingTime: number): Refusal | null {
+    const newest = this.newestSeen.get(account);
+    if (newest !== undefined && signingTime < newest) {
+      return refuse('aws_document_replayed', `a document signed at ${new Date(newest).toISOString()} was already accepted for this instance; this older one is refused`, account);
+    }
+    this.newestSeen.delete(account);
+    this.newestSeen.set(account, Math.max(signingTime, newest ?? signingTime));
+    if (this.newestSeen.size > REPLAY_MEMORY_ENTRIES) {
+      const oldest = this.newestSeen.keys().next();
+      if (!oldest.done) this.newestSeen.delete(oldest.value);
+    }
+    return null;
+  }
+}
+
 export function createAwsIdentityAuthenticator(config: AwsIdentityConfig, options: AwsIdentityOptions): AccountAuthenticator {
   const signers = loadSigners(config, options.baseDir);
   const log = options.log?.child({ authenticator: 'aws' });
   // pkijs types its engine with the DOM's Crypto, which node's webcrypto implements but is not declared as.
   const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as WebCrypto });
-  const maxAgeMs = config.maxAgeSeconds * 1000;
-  /** `<accountId>/<instanceId>` -> newest signingTime accepted (ms); Map order is recency order. */
-  const newestSeen = new Map<string, number>();
+  const replays = new ReplayMemory();
 
   async function authenticate(credentials: BasicCredentials, context: AuthnContext): Promise<AuthnOutcome> {
     if (credentials.username !== AWS_IDENTITY_USERNAME) return PASS;
-
     const cms = parseSignedData(credentials.password);
     if (isRefusal(cms)) return cms;
-    const { signedData } = cms;
-
-    if (signedData.signerInfos.length !== 1) {
-      return refuse('aws_document_malformed', `the PKCS#7 has ${signedData.signerInfos.length} signers; an instance identity has exactly one`);
-    }
-    const signerInfo = signedData.signerInfos[0] as pkijs.SignerInfo;
-    const eContent = signedData.encapContentInfo.eContent;
-    if (signedData.encapContentInfo.eContentType !== OID.data || !eContent) {
-      return refuse('aws_document_malformed', 'the PKCS#7 does not carry an identity document as its content');
-    }
-    if (!signerInfo.signedAttrs) {
-      return refuse('aws_document_malformed', 'the PKCS#7 has no signed attributes (contentType, signingTime, messageDigest)');
-    }
-
-    const digestOid = signerInfo.digestAlgorithm.algorithmId;
-    const signatureOid = signerInfo.signatureAlgorithm.algorithmId;
-    if (DSA_OIDS.has(signatureOid)) {
-      return refuse(
-        'aws_algorithm_unsupported',
-        'DSA-signed documents (the /pkcs7 endpoint) are not accepted; send the rsa2048 document (/latest/dynamic/instance-identity/rsa2048)',
-      );
-    }
-    if (!(signatureOid in RSA_SIGNATURES) || !(digestOid in DIGESTS)) {
-      return refuse(
-        'aws_algorithm_unsupported',
-        `the PKCS#7 is signed with ${signatureOid} over ${digestOid === OID.sha1 ? 'SHA-1' : digestOid}; only RSA over SHA-256, SHA-384 or SHA-512 is accepted`,
-      );
-    }
-    const implied = RSA_SIGNATURES[signatureOid];
-    if (implied && implied !== digestOid) {
-      return refuse('aws_algorithm_unsupported', 'the PKCS#7 signature and digest algorithms disagree');
-    }
-
-    const parsedDocument = parseDocument(new Uint8Array((eContent as asn1js.OctetString).getValue()));
+    const signed = signedContent(cms.signedData);
+    if (isRefusal(signed)) return signed;
+    const parsedDocument = parseDocument(signed.content);
     if (isRefusal(parsedDocument)) return parsedDocument;
     const { document } = parsedDocument;
     const account = `${document.accountId}/${document.instanceId}`;
-
     const signer = signers.get(document.region);
-    if (!signer) {
-      return refuse('aws_region_untrusted', `no AWS certificate is configured for region ${document.region}`, account);
-    }
-
-    // Only the configured certificate is a candidate signer: whatever the message carries is dropped.
-    signedData.certificates = [signer.certificate];
-    let verified = false;
-    try {
-      verified = await signedData.verify({ signer: 0, checkChain: false }, engine);
-    } catch (e) {
-      const code = e instanceof pkijs.SignedDataVerifyError ? e.code : undefined;
-      const why =
-        code === 3
-          ? `it is not signed by the certificate configured for region ${document.region}`
-          : code === 15
-            ? 'the document does not match its signature'
-            : 'the signature cannot be verified';
-      return refuse('aws_signature_invalid', `the instance identity signature is invalid: ${why}`, account);
-    }
-    if (!verified) {
-      return refuse('aws_signature_invalid', `the instance identity signature is invalid: it does not verify with the certificate configured for region ${document.region}`, account);
-    }
+    if (!signer) return refuse('aws_region_untrusted', `no AWS certificate is configured for region ${document.region}`, account);
+    const invalid = await verifySignature(cms.signedData, signer, engine, document.region, account);
+    if (invalid) return invalid;
 
     // Everything below is read from signed data.
-    const contentType = singleAttribute(signerInfo, OID.contentType);
-    if ('problem' in contentType || !(contentType.value instanceof asn1js.ObjectIdentifier) || contentType.value.getValue() !== OID.data) {
-      return refuse('aws_document_malformed', 'the signed contentType attribute does not name the data content type', account);
-    }
-    const signingTimeAttribute = singleAttribute(signerInfo, OID.signingTime);
-    if ('problem' in signingTimeAttribute) {
-      return refuse('aws_document_malformed', `the signed signingTime attribute ${signingTimeAttribute.problem}`, account);
-    }
-    const timeValue = signingTimeAttribute.value;
-    const signingTime =
-      timeValue instanceof asn1js.UTCTime || timeValue instanceof asn1js.GeneralizedTime ? timeValue.toDate().getTime() : Number.NaN;
-    if (!Number.isFinite(signingTime)) {
-      return refuse('aws_document_malformed', 'the signed signingTime attribute is not a time', account);
-    }
-    if (signingTime < signer.notBefore || signingTime > signer.notAfter) {
-      return refuse('aws_signature_invalid', `the document was signed outside the validity of the certificate configured for region ${document.region}`, account);
-    }
-    if (signingTime > context.now + MAX_FUTURE_SKEW_MS) {
-      return refuse('aws_document_stale', `the document's signingTime ${new Date(signingTime).toISOString()} is in the future; check the clocks`, account);
-    }
-    if (context.now - signingTime > maxAgeMs) {
-      return refuse(
-        'aws_document_stale',
-        `the document was signed at ${new Date(signingTime).toISOString()}, more than ${config.maxAgeSeconds} seconds ago; fetch a fresh one`,
-        account,
-      );
-    }
-
-    const accountMappings = config.mappings.filter((m) => m.accountId === document.accountId);
-    const mapping = accountMappings.find(
-      (m) => (m.regions === undefined || m.regions.includes(document.region)) && (m.instanceIds === undefined || m.instanceIds.includes(document.instanceId)),
-    );
-    if (!mapping) {
-      return refuse(
-        'aws_account_unmapped',
-        accountMappings.length === 0
-          ? `AWS account ${document.accountId} is not mapped to a factory`
-          : `instance ${document.instanceId} in ${document.region} is not among those mapped for AWS account ${document.accountId}`,
-        account,
-      );
-    }
-
-    const newest = newestSeen.get(account);
-    if (newest !== undefined && signingTime < newest) {
-      return refuse(
-        'aws_document_replayed',
-        `a document signed at ${new Date(newest).toISOString()} was already accepted for this instance; this older one is refused`,
-        account,
-      );
-    }
-    newestSeen.delete(account);
-    newestSeen.set(account, Math.max(signingTime, newest ?? signingTime));
-    if (newestSeen.size > REPLAY_MEMORY_ENTRIES) {
-      const oldest = newestSeen.keys().next();
-      if (!oldest.done) newestSeen.delete(oldest.value);
-    }
+    const signingTime = signingTimeOf(signed.signerInfo, signer, document.region, account, context.now, config.maxAgeSeconds);
+    if (typeof signingTime !== 'number') return signingTime;
+    const mapping = mappingOf(config, document, account);
+    if (isRefusal(mapping)) return mapping;
+    const replayed = replays.admit(account, signingTime);
+    if (replayed) return replayed;
 
     // The identity labels come last so that configured labels cannot contradict the document.
     const labels: Labels = {

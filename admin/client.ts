@@ -55,7 +55,7 @@ export type AdminClient = { [K in Operation]: WithoutPrincipal<AdminService[K]> 
 export interface LocalClientOptions {
   service: AdminService;
   principal: Principal;
-  /** Resolved on the first enrollment only: it may generate the development gateway PKI. */
+  /** Resolved on the first enrollment only: it reads the gateway CA devices trust. */
   enrollment: () => Promise<{ gatewayCa: string; gateway: string }>;
   close?: () => void;
 }

@@ -4,7 +4,7 @@ import { createOidcAuthenticator } from '../authsvc/authn/oidc.js';
 import { packageVersion } from '../helper/version.js';
 import { adminUrl, gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { invalidInput } from '../shared/errors.js';
-import { gatewayTls } from '../shared/devpki.js';
+import { gatewayTls } from '../shared/gateway-tls.js';
 import { closeGracefully, hardenServer, isLoopback, listen } from '../shared/http/server.js';
 import type { Logger } from '../shared/log.js';
 import { serviceEvents } from '../shared/ops/event-subscribers.js';
@@ -26,7 +26,7 @@ export interface AdminOptions {
   config: LoadedConfig;
   deps: AuthorityDeps;
   log: Logger;
-  /** PEM devices verify the gateway with; default: the configured or development gateway CA. */
+  /** PEM devices verify the gateway with; default: the configured one (or in development mode, the development CA). */
   gatewayCa?: string;
   /** The registry to count into (the gateway's, when both share a process). */
   metrics?: ServiceMetrics;

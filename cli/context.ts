@@ -2,7 +2,7 @@ import { localAdminClient, remoteAdminClient, type AdminClient } from '../admin/
 import { AdminService } from '../admin/service.js';
 import type { Actor, AuthorityDeps } from '../shared/authority/index.js';
 import { gatewayUrl, loadConfig, type LoadedConfig } from '../shared/config.js';
-import { gatewayTls } from '../shared/devpki.js';
+import { gatewayCaForDevices } from '../shared/gateway-tls.js';
 import { openAuthority } from '../shared/runtime.js';
 import type { SqliteStore } from '../shared/store/index.js';
 import { usageError } from './failure.js';
@@ -79,7 +79,7 @@ export class Context {
     return localAdminClient({
       service: new AdminService(this.authority()),
       principal: { kind: 'operator', source: null },
-      enrollment: async () => ({ gatewayCa: (await gatewayTls(config)).caPem, gateway: gatewayUrl(config) }),
+      enrollment: async () => ({ gatewayCa: await gatewayCaForDevices(config), gateway: gatewayUrl(config) }),
     });
   }
 

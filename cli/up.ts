@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminUrl, gatewayUrl, metricsListen, realmUrl, type Config } from '../shared/config.js';
-import type { Prepared } from './commands/services.js';
+import type { Prepared } from './development.js';
 import type { Context } from './context.js';
 
 /** This CLI's entry point, to start the services with the same code that is running now. */
@@ -75,9 +75,10 @@ export function runUp(ctx: Context, prepared: Prepared): Promise<number> {
 
     for (const service of SERVICES) {
       // The IPC channel lets each child notice if this process dies without a chance to signal.
+      // Development mode: the services use the development PKI prepared above.
       const child = spawn(process.execPath, [MAIN, 'serve', service, ...ctx.configArgs()], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...ctx.env, TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)) },
+        env: { ...ctx.env, TOLLGATE_DEVELOPMENT: 'true', TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)) },
       });
       children.set(service, child);
       child.on('error', (e) => {

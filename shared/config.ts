@@ -69,6 +69,11 @@ export const configSchema = z
     dataDir: z.string().min(1).default('data'),
     /** Where generated and uploaded key material lives (private keys are files with mode 0600). */
     pkiDir: z.string().min(1).default('certs'),
+    /**
+     * Development mode (`tollgate up` turns it on for the services it starts): a missing
+     * gateway.tls is generated under pkiDir/tls instead of being a start-up error.
+     */
+    development: z.boolean().default(false),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -81,8 +86,8 @@ export const configSchema = z
         /** Lifetime of a token minted by /hub-creds/. */
         tokenTtlSeconds: z.number().int().min(60).max(86_400).default(3600),
         /**
-         * The gateway's server certificate and key (PEM files), and the CA bundle devices trust it by.
-         * All three unset: a development PKI is generated under pkiDir/tls and reused.
+         * The gateway's server certificate and key (PEM files), and the CA bundle devices trust it by
+         * (default: the certificate file). Required, except in development mode.
          */
         tls: z
           .object({ certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional(), caFile: z.string().min(1).optional() })

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { createFactory, createOnlineCa, createSigningKey, enrollFromCsr, mintDeviceToken } from '../../shared/authority/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { gatewayTls } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 
@@ -54,6 +54,8 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     stringify({
       dataDir: 'data',
       pkiDir: 'certs',
+      // The services run on the development PKI generated here.
+      development: true,
       log: { level: 'silent' },
       gateway: { listen: { host: '127.0.0.1', port: 0 }, tokenTtlSeconds: options.tokenTtlSeconds ?? 3600 },
       admin: { listen: { host: '127.0.0.1', port: 0 } },
@@ -75,7 +77,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   const view = await deps.store.getDevice(uuid);
   if (!view) throw new Error(`device ${uuid} was not enrolled`);
   const minted = await mintDeviceToken(deps, view, '127.0.0.1');
-  const tls = await gatewayTls(config);
+  const tls = await developmentGatewayTls(config);
   const databasePath = config.databasePath;
   deps.store.close();
   return {

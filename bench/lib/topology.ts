@@ -76,6 +76,8 @@ export async function startTopology(dir: string): Promise<BenchTopology> {
     [
       'dataDir: data',
       'pkiDir: certs',
+      // `tollgate init` generates the development PKI the services run on.
+      'development: true',
       'log: { level: warn }',
       `gateway: { listen: { host: 127.0.0.1, port: ${gatewayPort} } }`,
       `admin: { listen: { host: 127.0.0.1, port: ${adminPort} } }`,

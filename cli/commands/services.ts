@@ -1,12 +1,11 @@
-import { join } from 'node:path';
 import { startAdmin } from '../../admin/server.js';
-import { registryTokenSettings, writeRegistryConfig, type WrittenRegistryConfig } from '../../authsvc/registry-config.js';
+import type { WrittenRegistryConfig } from '../../authsvc/registry-config.js';
 import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway } from '../../gateway/server.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
 import { adminUrl, gatewayUrl, metricsListen, realmUrl, type LoadedConfig } from '../../shared/config.js';
 import { assertUnlocked, lockDataDir } from '../../shared/data-dir-lock.js';
-import { gatewayTls, seedDevelopmentStore, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { gatewayTls } from '../../shared/gateway-tls.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { registerExpiryGauges } from '../../shared/ops/expiry-metrics.js';
 import { startMetricsListener, type RunningMetricsListener } from '../../shared/ops/metrics-listener.js';
@@ -16,37 +15,11 @@ import { openAuthority } from '../../shared/runtime.js';
 import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
+import { prepareDevelopment } from '../development.js';
 import { fields } from '../format.js';
 import { untilStopped } from '../lifecycle.js';
+import { registryDir, writeRegistryFiles } from '../registry-files.js';
 import { runUp } from '../up.js';
-
-export function registryDir(config: LoadedConfig): string {
-  return join(config.pkiDir, 'registry');
-}
-
-async function writeRegistryFiles(config: LoadedConfig, deps: AuthorityDeps, out: string, registryPath?: string): Promise<WrittenRegistryConfig> {
-  return writeRegistryConfig(out, {
-    ...registryTokenSettings(config),
-    keys: await deps.store.listSigningKeys(),
-    ...(registryPath !== undefined ? { directory: registryPath } : {}),
-  });
-}
-
-export interface Prepared {
-  config: LoadedConfig;
-  tls: GatewayTlsMaterial;
-  registry: WrittenRegistryConfig;
-}
-
-/** What `init` does and `up` does first: development PKI, seed data, registry files. Idempotent. */
-export async function prepareDevelopment(ctx: Context): Promise<Prepared> {
-  const config = ctx.config();
-  const tls = await gatewayTls(config);
-  const deps = ctx.authority();
-  await seedDevelopmentStore(deps);
-  const registry = await writeRegistryFiles(config, deps, registryDir(config));
-  return { config, tls, registry };
-}
 
 /**
  * The process-level part of a service: its metrics (own listener, expiry gauges, process metrics).

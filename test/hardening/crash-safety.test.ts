@@ -105,6 +105,8 @@ beforeAll(async () => {
     [
       'dataDir: data',
       'pkiDir: certs',
+      // `tollgate init` generates the development PKI the services run on.
+      'development: true',
       'log: { level: warn }',
       `gateway: { listen: { host: 127.0.0.1, port: ${ports.gateway} } }`,
       `admin: { listen: { host: 127.0.0.1, port: ${ports.admin} } }`,

@@ -9,7 +9,8 @@ import { basicAuthorization } from '../../authsvc/credentials.js';
 import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createOnlineCa } from '../../shared/authority/index.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
 import { createTestAuthority, OPERATOR, type Credentials, type TestAuthority } from '../support/store.js';
@@ -148,7 +149,7 @@ beforeAll(async () => {
   deviceCreds = await t.deviceToken((await t.deps.store.getDevice(uuid))!);
   adminSecret = (await t.apiToken(acme, ['devices:read', 'devices:write', 'tokens:write'])).secret;
 
-  material = await gatewayTls(t.config);
+  material = await developmentGatewayTls(t.config);
   gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: 3_600_000 });
   authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log });
   admin = await startAdmin({ config: t.config, deps: t.deps, log, gatewayCa: material.caPem });

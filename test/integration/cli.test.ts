@@ -464,7 +464,8 @@ describe('tollgate --url (remote mode, with a token)', () => {
   let gateway: string;
 
   beforeAll(async () => {
-    const config = loadConfig({ file: configFile, env: { TOLLGATE_ADMIN_LISTEN_PORT: '0' } });
+    // The admin API hands out the development gateway CA that `init` generated above.
+    const config = loadConfig({ file: configFile, env: { TOLLGATE_ADMIN_LISTEN_PORT: '0', TOLLGATE_DEVELOPMENT: 'true' } });
     gateway = gatewayUrl(config);
     deps = openAuthority(config);
     admin = await startAdmin({ config, deps, log: createLogger('admin-test', 'silent') });

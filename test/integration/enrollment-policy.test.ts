@@ -8,7 +8,8 @@ import { AdminService, type Principal } from '../../admin/service.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createFactory, createOnlineCa } from '../../shared/authority/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair, issueCertificate, OID, type KeyAlgorithm } from '../../shared/pki/index.js';
@@ -95,7 +96,7 @@ beforeAll(async () => {
   const config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0', TOLLGATE_PKI_ALLOWED_KEY_TYPES: 'ec-p256' }, cwd: dir });
   deps = openAuthority(config);
   service = new AdminService(deps);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'online'));
   await createFactory(deps, system, 'line');
   lineCa = await selfSignedCa('line');

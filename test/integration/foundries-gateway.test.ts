@@ -9,7 +9,8 @@ import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createFactory, createOnlineCa, createSigningKey, NEXT_KEY_LOCK_MS, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
@@ -73,7 +74,7 @@ beforeAll(async () => {
   // A clock the lock's expiry can be tested with; it follows real time unless moved.
   deps = { ...opened, now: () => Date.now() + clock };
   service = new AdminService(deps);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   for (const name of ['acme', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   const identity = { certPem: material.certPem, keyPem: material.keyPem, caPem: material.caPem };
   gateway = await startGateway({ config, deps, identity, log, trustPollMs: NO_POLL });

@@ -8,7 +8,8 @@ import { AdminService, type Principal } from '../../admin/service.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
@@ -34,7 +35,7 @@ beforeAll(async () => {
   const config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
   deps = openAuthority(config);
   service = new AdminService(deps);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
   gateway = await startGateway({
     config,

@@ -9,7 +9,8 @@ import { AdminService, type Principal } from '../../admin/service.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, derToPem, generateKeyPair, issueCertificate, type KeyAlgorithm } from '../../shared/pki/index.js';
 import { x509 } from '../../shared/pki/peculiar.js';
@@ -63,7 +64,7 @@ beforeAll(async () => {
   config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
   deps = openAuthority(config, () => Date.now() + clockOffset);
   service = new AdminService(deps);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   for (const name of ['acme', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: NO_POLL });
 });

@@ -12,7 +12,8 @@ import { runHelper } from '../../helper/run.js';
 import { renewalDueAt, renewIfDue } from '../../helper/renew.js';
 import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import {
@@ -65,7 +66,7 @@ beforeAll(async () => {
   config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
   deps = openAuthority(config);
   service = new AdminService(deps);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   for (const name of ['acme', 'cas', 'policy']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: NO_POLL });
 });

@@ -8,7 +8,7 @@ import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
 import type { Finding } from '../../cli/doctor/findings.js';
 import { runDoctor } from '../../cli/doctor/run.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { gatewayTls } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
 import { createLogger } from '../../shared/log.js';
 import type { SigningKeyRecord } from '../../shared/store/index.js';
 import { freePort } from '../support/ports.js';
@@ -53,7 +53,7 @@ beforeAll(async () => {
   stale = await t.signingKey({ activate: false });
   active = await t.signingKey();
   authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
-  const tls = await gatewayTls(t.config);
+  const tls = await developmentGatewayTls(t.config);
   gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log, trustPollMs: 3_600_000 });
 });
 

@@ -8,7 +8,8 @@ import { AdminService } from '../../admin/service.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { createFactory, createOnlineCa, createSigningKey, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { gatewayTls, type GatewayTlsMaterial } from '../../shared/devpki.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
@@ -37,7 +38,7 @@ beforeAll(async () => {
     cwd: dir,
   });
   deps = openAuthority(config);
-  material = await gatewayTls(config);
+  material = await developmentGatewayTls(config);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
   await createSigningKey(deps, system, { activate: true });
   gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: 3_600_000 });

@@ -104,6 +104,8 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   const base: Record<string, unknown> = {
     dataDir: 'data',
     pkiDir: 'certs',
+    // `tollgate init` generates the development PKI the services run on.
+    development: true,
     log: { level: 'info' },
     gateway: {
       listen: { host: '127.0.0.1', port: gatewayPort },

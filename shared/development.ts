@@ -1,28 +1,21 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createFactory, createOnlineCa, createSigningKey, type AuthorityDeps } from './authority/index.js';
 import type { LoadedConfig } from './config.js';
 import { writeFileAtomic } from './files.js';
+import type { GatewayTlsMaterial } from './gateway-tls.js';
 import type { Logger } from './log.js';
 import { generateKeyPair, issueCertificate, parseCertificate } from './pki/index.js';
 
 /**
- * The development PKI: everything `npm start` needs on a fresh clone, generated once under the
- * PKI directory and reused after that. Nothing here is meant for production, where the operator
- * points `gateway.tls` at real files and creates factories and CAs explicitly.
+ * The development PKI: everything `npm start` (`tollgate up`) and `tollgate init` need on a fresh
+ * clone, generated once under the PKI directory and reused after that. Only development mode
+ * reaches it (shared/gateway-tls.ts); in production the operator points `gateway.tls` at real
+ * files and creates factories and CAs explicitly.
  */
 
-export interface GatewayTlsMaterial {
-  certPem: string;
-  keyPem: string;
-  /** The CA bundle a device uses to verify the gateway (goes into device config files). */
-  caFile: string;
-  caPem: string;
-}
-
 const DAY = 86_400_000;
-
 
 function stillGood(certPath: string, names: readonly string[]): boolean {
   if (!existsSync(certPath)) return false;
@@ -36,22 +29,15 @@ function stillGood(certPath: string, names: readonly string[]): boolean {
   }
 }
 
-/** Loads the configured gateway TLS files, or generates (once) a development CA and server certificate. */
-export async function gatewayTls(config: LoadedConfig, log?: Logger): Promise<GatewayTlsMaterial> {
-  const base = config.source ? dirname(resolve(config.source)) : process.cwd();
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const tls = config.gateway.tls;
-  if (tls.certFile && tls.keyFile) {
-    const caFile = abs(tls.caFile ?? tls.certFile);
-    return {
-      certPem: readFileSync(abs(tls.certFile), 'utf8'),
-      keyPem: readFileSync(abs(tls.keyFile), 'utf8'),
-      caFile,
-      caPem: readFileSync(caFile, 'utf8'),
-    };
-  }
+/** Where the development gateway CA lives (whether or not it was generated yet). */
+export function developmentCaFile(config: Pick<LoadedConfig, 'pkiDir'>): string {
+  return join(config.pkiDir, 'tls', 'ca.pem');
+}
+
+/** Generates (once) a development gateway CA and a server certificate for the configured names. */
+export async function developmentGatewayTls(config: LoadedConfig, log?: Logger): Promise<GatewayTlsMaterial> {
   const dir = join(config.pkiDir, 'tls');
-  const caFile = join(dir, 'ca.pem');
+  const caFile = developmentCaFile(config);
   const caKeyFile = join(dir, 'ca.key');
   const certFile = join(dir, 'server.pem');
   const keyFile = join(dir, 'server.key');

@@ -187,7 +187,7 @@ describe('SqliteStore group commit', () => {
   it('commits token inserts and audit appends of one event-loop turn in one transaction, visible when each caller resumes', async () => {
     const store = new SqliteStore(path);
     await seed(store);
-    const db = (store as unknown as { db: Database.Database }).db;
+    const db = (store as unknown as { core: { db: Database.Database } }).core.db;
     const transaction = vi.spyOn(db, 'transaction');
     const other = new Database(path, { readonly: true });
     const seen: number[] = [];

@@ -133,6 +133,14 @@ function checkClaims(claims: TokenClaims): void {
 }
 
 /**
+ * The JOSE header of every token `key` signs, with the hints a registry finds the key by (see
+ * KeyHint): `kid` always, the signing certificate in `x5c` when asked.
+ */
+export function tokenHeader(key: SigningKey, hint: KeyHint): Record<string, unknown> {
+  return { alg: key.alg, typ: 'JWT', kid: key.kid, ...(hint === 'x5c' ? { x5c: [key.certificateDer.toString('base64')] } : {}) };
+}
+
+/**
  * Check the key once and build what does not change between tokens. A key that does not match its
  * algorithm or its certificate would yield tokens the registry refuses, so it is refused here,
  * as "keys unavailable", rather than producing them.
@@ -167,9 +175,8 @@ function prepareKey(key: SigningKey, hint: KeyHint): PreparedKey {
   }
   if (!certificate.checkPrivateKey(pk)) throw keyError('signing certificate does not match the signing key');
 
-  const header = { alg: key.alg, typ: 'JWT', kid: key.kid, ...(hint === 'x5c' ? { x5c: [key.certificateDer.toString('base64')] } : {}) };
   const info: PreparedKey = {
-    encodedHeader: Buffer.from(JSON.stringify(header)).toString('base64url'),
+    encodedHeader: Buffer.from(JSON.stringify(tokenHeader(key, hint))).toString('base64url'),
     hash: spec.hash,
     // JWS wants r||s (64 bytes for P-256, 96 for P-384), not DER; RS256 is RSASSA-PKCS1-v1_5.
     signKey:

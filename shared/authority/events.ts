@@ -104,8 +104,6 @@ export type DomainEvent =
   | Event<'signing_key.created', { alg: string }>
   | Event<'signing_key.activated' | 'signing_key.retired'>;
 
-export type DomainEventType = DomainEvent['type'];
-
 const REFUSALS: ReadonlySet<string> = new Set<RefusalAction>([
   'token.refused',
   'device.refused',

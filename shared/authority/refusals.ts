@@ -63,11 +63,6 @@ export function refusalError(reason: RefusalReason, detail?: string): TollgateEr
   return new TollgateError(REFUSALS[reason][0], reason, refusalMessage(reason, detail));
 }
 
-/** True for errors that refuse a credential (as opposed to a malformed request or a failure). */
-export function isCredentialRefusal(e: TollgateError): boolean {
-  return e.kind === 'unauthenticated' || e.kind === 'forbidden';
-}
-
 /**
  * Records `error` as a refusal event (`event` without its reason) when it is a TollgateError, the
  * refusal of a request the authority judged; anything else is a failure, not a decision, and is not

@@ -10,6 +10,10 @@
  * - `/.../` is a regular expression, anchored at both ends.
  * So `acme/*` matches `acme/app` but not `acme/team/app`; `acme/**` matches both.
  *
+ * `account` alone does not say which authenticator vouched for the name (a static user `admin` and
+ * an OIDC identity whose email is `admin` are both account `admin`): rules naming an account should
+ * pin `origin` too; warnings() lists those that do not.
+ *
  * Placeholders `${account}` and `${labels:<name>}` are replaced before matching; their values are
  * always matched literally (a `*` in an account name is a `*`, not a wildcard). A label with
  * several values makes the pattern match if any value does; a label the account lacks makes the
@@ -73,6 +77,20 @@ export class Acl {
 
   get size(): number {
     return this.rules.length;
+  }
+
+  /**
+   * Rules that are valid but probably not what was meant. An account name alone does not say who
+   * vouched for it: a static user, an OIDC email, an AWS instance or a hook's user may all be
+   * called `admin`, so a rule naming an account should pin its origin.
+   */
+  warnings(): string[] {
+    return this.rules
+      .filter((r) => r.account !== undefined && r.origin === undefined)
+      .map(
+        (r) =>
+          `authsvc.acl[${r.index}] matches account "${r.account!.regex ? `/${r.account!.source}/` : r.account!.source}" without an origin: an account of that name from any authenticator (static user, OIDC, AWS, hook) matches it`,
+      );
   }
 
   /** The actions the first matching rule allows on one resource, before intersecting with the request. */

@@ -290,6 +290,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
   // Accounts first: a broken ACL or an unreadable certificate stops start-up before anything binds.
   const accounts = accountSettings(config, log);
   const acl = new Acl(accounts.acl);
+  for (const warning of acl.warnings()) log.warn(warning);
   const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
   const metrics = createMetrics('authsvc', {
     countDevicesByState: () => rawDeps.store.countDevicesByState(),

@@ -11,11 +11,27 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL');
 
+/**
+ * z.record, except that a key named `__proto__` is refused with the key schema's own message (or as
+ * reserved). zod drops that key silently, so a user, a label or a label requirement of that name
+ * would vanish from the configuration without a word: a dropped label requirement widens a rule.
+ */
+function record<K extends z.ZodType<string>, V extends z.ZodType>(key: K, value: V) {
+  return z.preprocess((raw, ctx) => {
+    if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+      const checked = key.safeParse('__proto__');
+      const message = checked.success ? 'the name __proto__ is reserved' : (checked.error.issues[0]?.message ?? 'invalid name');
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message, input: raw });
+    }
+    return raw;
+  }, z.record(key, value));
+}
+
+/** A label name: what `labels`, `${labels:<name>}` and hook answers may use. */
+export const labelNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'label names are letters, digits, "_", "." and "-"');
+
 /** docker_auth-style labels: a name and one or more values. */
-export const labelsSchema = z.record(
-  z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'label names are letters, digits, "_", "." and "-"'),
-  z.array(z.string().min(1).max(255)).max(64),
-);
+export const labelsSchema = record(labelNameSchema, z.array(z.string().min(1).max(255)).max(64));
 
 // ---- static users ----------------------------------------------------------------------------
 
@@ -29,9 +45,7 @@ export const staticUserSchema = z
   })
   .strict();
 
-export const usersSchema = z
-  .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, 'user names are 1-128 letters, digits and "._@+-"'), staticUserSchema)
-  .default({});
+export const usersSchema = record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, 'user names are 1-128 letters, digits and "._@+-"'), staticUserSchema).default({});
 
 // ---- ACL -------------------------------------------------------------------------------------
 
@@ -54,7 +68,7 @@ export const aclRuleSchema = z
         type: z.enum(['repository', 'registry']).optional(),
         name: pattern.optional(),
         /** Every named label must have at least one value matching its pattern. */
-        labels: z.record(z.string().min(1).max(64), pattern).optional(),
+        labels: record(z.string().min(1).max(64), pattern).optional(),
       })
       .strict()
       .prefault({}),
@@ -97,7 +111,7 @@ export const oidcSchema = z
 export const awsIdentitySchema = z
   .object({
     /** Region -> file holding AWS's public certificate for that region's PKCS#7 signatures. */
-    certificates: z.record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1'), z.string().min(1)),
+    certificates: record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1'), z.string().min(1)),
     /**
      * A document whose signed signingTime is older than this is refused as stale. AWS signs the
      * document when the instance launches or starts, so this is also how long after that a VM can use it.

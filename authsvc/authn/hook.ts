@@ -28,7 +28,7 @@
  * up to 16 times as many wait their turn, and beyond that a call is answered "no" at once.
  */
 import type { HookTargetConfig } from '../../shared/config-accounts.js';
-import { labelsSchema } from '../../shared/config-accounts.js';
+import { labelNameSchema, labelsSchema } from '../../shared/config-accounts.js';
 import type { Logger } from '../../shared/log.js';
 import type { BasicCredentials } from '../credentials.js';
 import { Limiter, postJson, QUEUE_PER_SLOT, runCommand, type RawAnswer } from './hook-transport.js';
@@ -183,8 +183,7 @@ function readAuthnAnswer(bytes: Buffer, emptyAllowed: boolean): AuthnAnswer | nu
   if (typeof record.labels !== 'object' || record.labels === null || Array.isArray(record.labels)) return null;
   const names = Object.keys(record.labels);
   if (names.length > MAX_LABEL_NAMES) return null;
-  // Checked here as well: zod's record silently drops a "__proto__" key instead of refusing it.
-  if (names.some((n) => !labelsSchema.keyType.safeParse(n).success)) return null;
+  if (names.some((n) => !labelNameSchema.safeParse(n).success)) return null;
   const labels = labelsSchema.safeParse(record.labels);
   if (!labels.success) return null;
   const copy: Record<string, readonly string[]> = {};

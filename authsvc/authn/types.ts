@@ -31,8 +31,20 @@ export interface AuthnContext {
   service: string;
 }
 
+/** Why credentials were refused; `account` is who they claimed to be, if known. */
+export interface AuthnRefusal {
+  reason: string;
+  message: string;
+  account?: string;
+}
+
 export type AuthnOutcome =
-  | { decision: 'pass' }
+  /**
+   * Not decided here: the next authenticator is asked. With a `veto`, these are credentials this
+   * authenticator owns and refused: asking on keeps what the client sees the same as for credentials
+   * nobody owns, but a later acceptance turns into this refusal.
+   */
+  | { decision: 'pass'; veto?: AuthnRefusal & { account: string } }
   | { decision: 'accept'; principal: AccountPrincipal }
   /** `reason` is a stable snake_case code for the audit trail; `account` is who it claimed to be, if known. */
   | { decision: 'refuse'; reason: string; message: string; account?: string }

@@ -11,7 +11,11 @@ import type { Identity, Party, PresentedCredentials, Refusal } from './types.js'
  * their prefix) come first; the account authenticators (authn/) follow.
  */
 
-export type ChainOutcome = { decision: 'pass' } | { decision: 'accept'; identity: Identity } | { decision: 'refuse'; refusal: Refusal };
+/**
+ * `pass` with a `veto`: credentials this link owns and refused. The chain asks on, so what the client
+ * sees is the same as for credentials nobody owns, but a later acceptance turns into this refusal.
+ */
+export type ChainOutcome = { decision: 'pass'; veto?: Refusal } | { decision: 'accept'; identity: Identity } | { decision: 'refuse'; refusal: Refusal };
 
 export interface RealmAuthenticator {
   authenticate(credentials: PresentedCredentials, context: AuthnContext): Promise<ChainOutcome>;
@@ -57,24 +61,35 @@ export function tollgateSecrets(deps: Pick<AuthorityDeps, 'store' | 'now'>): Rea
   };
 }
 
+/** Longest presented account name kept in the audit trail (any real one is shorter). */
+const MAX_PRESENTED_NAME_LENGTH = 256;
+
+/**
+ * Who credentials claimed to be, for the audit trail, even when nobody could vouch for it: the name
+ * the authenticator read from them, else the Basic username as presented.
+ */
+function presentedParty(origin: string, name: string): Party {
+  const clipped = name.length > MAX_PRESENTED_NAME_LENGTH ? `${name.slice(0, MAX_PRESENTED_NAME_LENGTH)}...` : name;
+  return { actor: `${origin}:${clipped}`, target: null, factoryId: null };
+}
+
 /** An account authenticator (static users, OIDC, AWS identity, hooks) as a link of the chain. */
 export function accountLink(authenticator: AccountAuthenticator): RealmAuthenticator {
-  const unnamed: Party = { actor: `${authenticator.origin}:?`, target: null, factoryId: null };
   return {
     async authenticate(credentials, context) {
       if (credentials.kind !== 'basic') return PASS;
       const outcome = await authenticator.authenticate({ username: credentials.username, password: credentials.password }, context);
+      const party = (account?: string) => presentedParty(authenticator.origin, account ?? credentials.username);
       switch (outcome.decision) {
         case 'pass':
-          return PASS;
+          if (!outcome.veto) return PASS;
+          return { decision: 'pass', veto: { reason: outcome.veto.reason, message: outcome.veto.message, party: party(outcome.veto.account) } };
         case 'accept':
           return { decision: 'accept', identity: { kind: 'account', principal: outcome.principal } };
-        case 'refuse': {
-          const party = outcome.account !== undefined ? { ...unnamed, actor: `${authenticator.origin}:${outcome.account}` } : unnamed;
-          return { decision: 'refuse', refusal: { reason: outcome.reason, message: outcome.message, party } };
-        }
+        case 'refuse':
+          return { decision: 'refuse', refusal: { reason: outcome.reason, message: outcome.message, party: party(outcome.account) } };
         case 'fail':
-          return { decision: 'refuse', refusal: { reason: outcome.reason, message: outcome.message, party: unnamed, unavailable: true } };
+          return { decision: 'refuse', refusal: { reason: outcome.reason, message: outcome.message, party: party(), unavailable: true } };
       }
     },
   };
@@ -94,11 +109,16 @@ export async function authenticate(
   hasAccounts: boolean,
 ): Promise<Authentication> {
   if (credentials.kind === 'unreadable') return { ok: false, refusal: { reason: credentials.reason, message: credentials.message, party: null } };
+  let veto: Refusal | undefined;
   for (const link of chain) {
     const outcome = await link.authenticate(credentials, context);
-    if (outcome.decision === 'accept') return { ok: true, identity: outcome.identity };
+    if (outcome.decision === 'pass') veto ??= outcome.veto;
+    if (outcome.decision === 'accept') return veto ? { ok: false, refusal: veto } : { ok: true, identity: outcome.identity };
     if (outcome.decision === 'refuse') return { ok: false, refusal: outcome.refusal };
   }
+  // Nobody vouched: the answer is the one for credentials nobody owns, whoever vetoed; the audit
+  // trail keeps the name presented.
   const reason: RefusalReason = hasAccounts ? 'credentials_unknown' : 'secret_malformed';
-  return { ok: false, refusal: { reason, message: refusalMessage(reason), party: null } };
+  const party = veto?.party ?? (hasAccounts && credentials.kind === 'basic' ? presentedParty('account', credentials.username) : null);
+  return { ok: false, refusal: { reason, message: refusalMessage(reason), party } };
 }

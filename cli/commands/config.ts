@@ -17,7 +17,7 @@ export const configCommands: Command[] = [
       const config = ctx.config();
       // Build what authsvc would build, so that what fails its start-up fails here first.
       const accounts = accountSettings(config);
-      new Acl(accounts.acl);
+      for (const warning of new Acl(accounts.acl).warnings()) ctx.io.stderr(`warning: ${warning}\n`);
       await closeAccountSettings(accounts);
       const users = Object.fromEntries(
         Object.entries(config.authsvc.users).map(([name, user]) => [name, { ...user, password: `(${user.password.startsWith('$argon2') ? 'argon2' : 'bcrypt'} hash)` }]),

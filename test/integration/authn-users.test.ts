@@ -38,8 +38,8 @@ describe.skipIf(!tools.available)('static users and ACL rules against a real reg
           alice: { password: hash(PASSWORDS.alice, 'argon2id') },
         },
         acl: [
-          { comment: 'admins: everything, catalog included', match: { account: 'admin' }, actions: ['*'] },
-          { comment: 'read-only', match: { account: 'reader', type: 'repository' }, actions: ['pull'] },
+          { comment: 'admins: everything, catalog included', match: { origin: 'user', account: 'admin' }, actions: ['*'] },
+          { comment: 'read-only', match: { origin: 'user', account: 'reader', type: 'repository' }, actions: ['pull'] },
           { comment: 'everyone else: their own prefix, any depth', match: { origin: 'user', name: '${account}/**' }, actions: ['pull', 'push'] },
         ],
       },

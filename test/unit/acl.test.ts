@@ -11,8 +11,8 @@ const grant = (acl: Acl, who: AccountPrincipal, ...scopes: string[]) => acl.gran
 
 /** The example the README documents: an admin, a read-only user, and users limited to their own prefix. */
 const EXAMPLE = new Acl([
-  rule({ account: 'admin' }, ['*']),
-  rule({ account: 'reader', type: 'repository' }, ['pull']),
+  rule({ origin: 'user', account: 'admin' }, ['*']),
+  rule({ origin: 'user', account: 'reader', type: 'repository' }, ['pull']),
   rule({ origin: 'user', name: '${account}/**' }, ['pull', 'push']),
 ]);
 
@@ -109,5 +109,13 @@ describe('ACL (first match wins, intersection of asked and allowed)', () => {
     expect(error([rule({}, ['pull']), rule({ name: '/(unclosed/' }, ['pull'])])).toMatch(/^authsvc\.acl\[1\]\.match\.name: not a valid regular expression/);
     expect(error([rule({ name: '${user}/**' }, ['pull'])])).toMatch(/authsvc\.acl\[0\]\.match\.name: unknown placeholder "\$\{user\}"/);
     expect(error([rule({ labels: { groups: '${labels:}' } }, ['pull'])])).toMatch(/unknown placeholder/);
+  });
+});
+
+describe('ACL: warnings', () => {
+  it('flags a rule that matches an account name without saying which authenticator vouched for it', () => {
+    expect(new Acl([rule({ account: 'admin' }, ['*']), rule({ origin: 'user', account: 'reader' }, ['pull'])]).warnings()).toEqual([
+      'authsvc.acl[0] matches account "admin" without an origin: an account of that name from any authenticator (static user, OIDC, AWS, hook) matches it',
+    ]);
   });
 });

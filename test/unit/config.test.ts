@@ -75,3 +75,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: file('big.yml', '#'.repeat(300_000)), env: {} })).toThrow(/larger than/);
   });
 });
+
+describe('configuration: names that are object keys', () => {
+  it.each([
+    ['a user', 'authsvc:\n  users:\n    __proto__: { password: "$2b$10$sya/8zwxFaLOVBfMLLI7lOJwd0ZzyySdhJBGLgd2OTxi3BL42tshG" }\n', /authsvc\.users\.__proto__: user names are 1-128 letters, digits and "\._@\+-"/],
+    ['a user (JSON)', '{"authsvc": {"users": {"__proto__": {"password": "$2b$10$sya/8zwxFaLOVBfMLLI7lOJwd0ZzyySdhJBGLgd2OTxi3BL42tshG"}}}}', /authsvc\.users\.__proto__: user names are/],
+    ['a user label', 'authsvc:\n  users:\n    bob:\n      password: "$2b$10$sya/8zwxFaLOVBfMLLI7lOJwd0ZzyySdhJBGLgd2OTxi3BL42tshG"\n      labels: { __proto__: [x] }\n', /authsvc\.users\.bob\.labels\.__proto__: label names are/],
+    ['an ACL label requirement', 'authsvc:\n  acl:\n    - { match: { labels: { __proto__: x } }, actions: [pull] }\n', /authsvc\.acl\.0\.match\.labels\.__proto__: /],
+  ])('refuses %s named __proto__ with the schema\'s message instead of dropping it', (_what, content, message) => {
+    const p = file(content.startsWith('{') ? 'proto.json' : 'proto.yml', content);
+    expect(() => loadConfig({ file: p, env: {} })).toThrow(message);
+  });
+});

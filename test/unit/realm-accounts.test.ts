@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Acl } from '../../authsvc/acl.js';
+import { createStaticUserAuthenticator, hashPassword } from '../../authsvc/authn/static-users.js';
 import type { AccountAuthenticator, AuthorizationHook, AuthorizationQuestion } from '../../authsvc/authn/types.js';
 import { basicAuthorization } from '../../authsvc/credentials.js';
 import { Keyring } from '../../authsvc/keyring.js';
@@ -127,7 +128,8 @@ describe('realm: accounts', () => {
     expect(res.status).toBe(401);
     expect(body(res)).toMatchObject({ errors: [{ detail: { reason: 'credentials_unknown' } }] });
     expect(users.calls).toBe(before + 1);
-    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'anonymous', reason: 'credentials_unknown' });
+    // Nobody vouched for the name, but it is what was presented: the audit trail keeps it.
+    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'account:mallory', reason: 'credentials_unknown' });
   });
 
   it('answers 503 and issues nothing when an authenticator cannot decide (fail closed)', async () => {
@@ -136,7 +138,7 @@ describe('realm: accounts', () => {
     expect(res.headers['Retry-After']).toBe('1');
     expect(body(res)).toMatchObject({ errors: [{ code: 'UNAVAILABLE', detail: { reason: 'hook_timeout' } }] });
     expect(res.body).not.toContain('token');
-    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'hook:?', reason: 'hook_timeout' });
+    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'hook:flaky', reason: 'hook_timeout' });
   });
 
   it('never asks the account authenticators about Tollgate secrets', async () => {
@@ -162,5 +164,58 @@ describe('realm: accounts', () => {
     const res = await answer(realm, { method: 'POST', query: new URLSearchParams(), body: form.toString(), source: null });
     expect(res.status).toBe(401);
     expect(body(res)).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('realm: static users followed by an authentication hook', () => {
+  let hookRealm: Realm;
+  let hookCalls: string[];
+
+  beforeAll(async () => {
+    hookCalls = [];
+    const staticUsers = createStaticUserAuthenticator({ alice: { password: await hashPassword('correct horse'), labels: {} } }, { refuseUnknown: false });
+    // The site's hook: knows henry, refuses names starting with "banned", has its own "alice" too.
+    const hook: AccountAuthenticator = {
+      origin: 'hook',
+      async authenticate({ username, password }) {
+        hookCalls.push(username);
+        if (username.startsWith('banned')) return { decision: 'refuse', reason: 'hook_denied', message: 'the authentication hook refused these credentials', account: username };
+        if ((username === 'henry' || username === 'alice') && password === 'hook-pass') return { decision: 'accept', principal: { origin: 'hook', account: username, labels: {} } };
+        return { decision: 'pass' };
+      },
+    };
+    hookRealm = createRealm({
+      settings: realmSettings(t.config, REALM_URL),
+      deps: t.deps,
+      keyring,
+      log,
+      accounts: { authenticators: [staticUsers, hook], acl: new Acl([{ match: { origin: 'user', name: '${account}/**' }, actions: ['pull'] }, { match: { origin: 'hook', name: '${account}/**' }, actions: ['pull'] }]) },
+    });
+  });
+
+  const ask = (username: string, password: string) =>
+    answer(hookRealm, { method: 'GET', query: new URLSearchParams({ service: SERVICE, scope: `repository:${username}/app:pull` }), authorization: basicAuthorization(username, password), source: '192.0.2.9' });
+
+  it('answers a known name with a wrong password exactly as an unknown name, after asking the hook about both', async () => {
+    hookCalls.length = 0;
+    const unknown = await ask('mallory', 'guess');
+    const known = await ask('alice', 'guess');
+    expect(unknown.status).toBe(401);
+    expect({ status: known.status, headers: known.headers, body: known.body }).toEqual({ status: unknown.status, headers: unknown.headers, body: unknown.body });
+    expect(hookCalls).toEqual(['mallory', 'alice']);
+    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'user:alice', reason: 'credentials_unknown' });
+    // ... and the same for a name the hook refuses, known to static users or not.
+    const refusedUnknown = await ask('banned-1', 'guess');
+    expect(refusedUnknown.status).toBe(401);
+    expect(body(refusedUnknown)).toMatchObject({ errors: [{ detail: { reason: 'hook_denied' } }] });
+  });
+
+  it('never lets the hook accept a static user\'s name with a password static users refused', async () => {
+    const res = await ask('alice', 'hook-pass');
+    expect(res.status).toBe(401);
+    expect(body(res)).toMatchObject({ errors: [{ detail: { reason: 'password_invalid' } }] });
+    expect(await lastAudit(AUDIT_REFUSED)).toMatchObject({ actor: 'user:alice', reason: 'password_invalid' });
+    expect((await ask('henry', 'hook-pass')).status).toBe(200);
+    expect((await ask('alice', 'correct horse')).status).toBe(200);
   });
 });

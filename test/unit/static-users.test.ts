@@ -46,10 +46,10 @@ describe('static users', async () => {
     expect(JSON.stringify([wrong, unknown])).not.toContain('correct horse');
   });
 
-  it('passes unknown users on when an authentication hook follows', async () => {
+  it('passes unknown users on when an authentication hook follows, and still accepts the right password', async () => {
     const auth = createStaticUserAuthenticator(users, { refuseUnknown: false });
     expect(await auth.authenticate({ username: 'mallory', password: 'x' }, context)).toEqual({ decision: 'pass' });
-    expect((await auth.authenticate({ username: 'alice', password: 'x' }, context)).decision).toBe('refuse');
+    expect((await auth.authenticate({ username: 'alice', password: 'correct horse' }, context)).decision).toBe('accept');
   });
 
   it('does not look user names up on the object prototype', async () => {
@@ -65,5 +65,19 @@ describe('static users', async () => {
     const auth = createStaticUserAuthenticator({ carol: { password: hash, labels: {} } }, { refuseUnknown: true });
     expect(await auth.authenticate({ username: 'carol', password: long }, context)).toMatchObject({ decision: 'refuse', reason: 'password_too_long' });
     await expect(hashPassword(long)).rejects.toThrow(/longer than 72 bytes/);
+  });
+});
+
+describe('static users followed by a hook', () => {
+  it('with a hook after it, passes a known name with a wrong password on like an unknown one, vetoing any later acceptance', async () => {
+    const users = { alice: { password: await hashPassword('correct horse', 'argon2id'), labels: {} } };
+    const auth = createStaticUserAuthenticator(users, { refuseUnknown: false });
+    const unknown = await auth.authenticate({ username: 'mallory', password: 'guess' }, context);
+    const known = await auth.authenticate({ username: 'alice', password: 'guess' }, context);
+    const tooLong = await auth.authenticate({ username: 'alice', password: 'x'.repeat(100) }, context);
+    expect(unknown).toEqual({ decision: 'pass' });
+    expect(known).toMatchObject({ decision: 'pass', veto: { reason: 'password_invalid', account: 'alice' } });
+    expect(tooLong).toMatchObject({ decision: 'pass', veto: { reason: 'password_too_long', account: 'alice' } });
+    expect(JSON.stringify(known)).not.toContain('guess');
   });
 });

@@ -1,6 +1,5 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { identifyDevice, mintDeviceToken, type AuthorityDeps, type IdentificationContext } from '../shared/authority/index.js';
 import { isTollgateError } from '../shared/errors.js';
 import { rateLimited } from '../shared/http/rate-limited.js';
@@ -11,10 +10,11 @@ import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, storeCheck, type ReadinessReport } from '../shared/ops/readiness.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { presentedCertificate, requestCertificate } from './client-certificate.js';
+import { requestCertificate } from './client-certificate.js';
 import { deviceApiRouter } from './device-api.js';
 import { lifecycleRouter, type EstResponse } from './lifecycle.js';
 import { registrationRouter, type RegistrationSettings } from './registration.js';
+import { presentedClient } from './trust.js';
 
 export interface GatewayAppOptions {
   deps: AuthorityDeps;
@@ -107,7 +107,7 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
 
   /** Resolves the device, or answers the refusal (which the authority recorded) and returns null. */
   async function device(req: Request, res: Response, action: IdentificationContext['action']): Promise<DeviceAuthView | null> {
-    const client = presentedCertificate(req.socket as TLSSocket, requestCertificate(req));
+    const client = await presentedClient(deps.store, req, deps.now());
     try {
       return await identifyDevice(deps, client, { action, source: sourceOf(req) });
     } catch (e) {

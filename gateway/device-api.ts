@@ -2,7 +2,7 @@ import express, { type Request } from 'express';
 import { announceNextKey, pendingNextKey, recordDeviceEvents, type AuthorityDeps } from '../shared/authority/index.js';
 import { conflict, TollgateError } from '../shared/errors.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { identifiedCertificate } from './client-certificate.js';
+import { identifiedCertificate } from './trust.js';
 import type { IdentifyDevice } from './lifecycle.js';
 
 /**

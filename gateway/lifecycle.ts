@@ -3,7 +3,7 @@ import { renewDeviceCertificate, type AuthorityDeps, type IdentificationContext 
 import { invalidInput, notFound, TollgateError } from '../shared/errors.js';
 import { certsOnlyPkcs7, derToPem } from '../shared/pki/index.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
-import { identifiedCertificate } from './client-certificate.js';
+import { identifiedCertificate } from './trust.js';
 
 /**
  * Certificate renewal on the gateway, for devices identified by their current certificate:

@@ -8,13 +8,11 @@ import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
 import { createGatewayApp } from './app.js';
-import { secureContextOptions, watchTrust, type ServerIdentity } from './trust.js';
+import { secureContextOptions, type ServerIdentity } from './trust.js';
 
 export interface RunningGateway {
   server: Server;
   port: number;
-  /** Rebuilds the TLS trust from the store now (also done on its own when CAs change). */
-  reloadTrust(): Promise<void>;
   metrics: ServiceMetrics;
   close(): Promise<void>;
 }
@@ -24,11 +22,9 @@ export interface GatewayOptions {
   deps: AuthorityDeps;
   identity: ServerIdentity;
   log: Logger;
-  /** How often to look for device-CA changes made by other processes. */
-  trustPollMs?: number;
 }
 
-export async function startGateway({ config, deps: rawDeps, identity, log, trustPollMs = 2000 }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway({ config, deps: rawDeps, identity, log }: GatewayOptions): Promise<RunningGateway> {
   const metrics = createMetrics('gateway', {
     countDevicesByState: () => rawDeps.store.countDevicesByState(),
     activeSigningKey: async () => (await rawDeps.store.listSigningKeys()).find((k) => k.status === 'active') ?? null,
@@ -50,10 +46,9 @@ export async function startGateway({ config, deps: rawDeps, identity, log, trust
       ? { registration: { gatewayUrl: gatewayUrl(config), rootCaPem: identity.caPem, registries: config.gateway.registries } }
       : {}),
   });
-  const builtFrom = await deps.store.changeVersion('device_cas');
   const server = createServer(
     {
-      ...(await secureContextOptions(deps.store, identity)),
+      ...secureContextOptions(identity),
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
@@ -65,22 +60,13 @@ export async function startGateway({ config, deps: rawDeps, identity, log, trust
   server.on('tlsClientError', (e: Error & { code?: string }) => {
     metrics.tlsClientCertFailures.inc({ reason: `handshake_${(e.code ?? 'unknown').toLowerCase()}` });
   });
-  const reloadTrust = async () => {
-    server.setSecureContext(await secureContextOptions(deps.store, identity));
-    log.info('device CA set changed: TLS trust reloaded');
-  };
-  const stopWatching = watchTrust(deps.store, builtFrom, trustPollMs, reloadTrust, (e) =>
-    log.error({ err: e }, 'could not reload TLS trust'),
-  );
   const port = await listen(server, config.gateway.listen.port, config.gateway.listen.host);
   log.info({ port, host: config.gateway.listen.host }, 'gateway listening (mutual TLS)');
   return {
     server,
     port,
-    reloadTrust,
     metrics,
     async close() {
-      stopWatching();
       await closeGracefully(server);
     },
   };

@@ -1,11 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { SecureContextOptions } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { verifyDeviceCertificate, type PresentedCertificate, type PresentedClient } from '../shared/authority/index.js';
 import type { Store } from '../shared/store/types.js';
+import { requestCertificate } from './client-certificate.js';
 
 /**
- * The gateway's TLS trust: its own certificate, and the device CAs whose clients it verifies.
- * Rebuilt whenever the store's device CA set changes (any process may change it), so a new CA
- * is trusted and a revoked one dropped without a restart.
+ * The gateway's TLS side: its own certificate, and a client certificate judged per connection.
+ *
+ * The TLS layer only asks for a client certificate and checks that the client holds its key (the
+ * handshake's CertificateVerify); it is given no CAs. Which certificates are devices' is decided by
+ * verifyDeviceCertificate against the store, per factory, so that no factory's CA can stand in for
+ * another's and a CA registered or revoked a moment ago counts from the next connection on.
  */
 export interface ServerIdentity {
   certPem: string;
@@ -14,50 +20,66 @@ export interface ServerIdentity {
   caPem?: string;
 }
 
-export async function secureContextOptions(store: Store, identity: ServerIdentity): Promise<SecureContextOptions> {
-  const cas = (await store.listDeviceCas()).filter((ca) => ca.state !== 'revoked');
-  const pems = cas.map((ca) => ca.certificatePem);
-  const trustId = createHash('sha256').update(pems.join('\n')).digest();
+export function secureContextOptions(identity: ServerIdentity): SecureContextOptions {
   return {
     cert: identity.certPem,
     key: identity.keyPem,
-    // Node refuses an empty `ca` list as "no CA": keep the option absent then, and every client
-    // certificate fails verification, which is the right answer with no CA registered.
-    ...(pems.length > 0 ? { ca: pems } : {}),
-    // A session resumed under another trust configuration must not carry its old verdict over:
-    // the context id follows the CA set, and ticket keys are new with every context.
-    sessionIdContext: trustId.subarray(0, 16).toString('hex'),
+    // Resumed sessions carry the peer certificate, which is judged again on the new connection.
+    sessionIdContext: 'tollgate-gateway',
     ticketKeys: randomBytes(48),
   };
 }
 
-/** Polls the store's device-CA change counter and calls `onChange` when it moves. */
-export function watchTrust(
-  store: Store,
-  /** The version the current context was built from (read before building it). */
-  builtFrom: number,
-  intervalMs: number,
-  onChange: () => Promise<void>,
-  onError: (e: unknown) => void,
-): () => void {
-  let last = builtFrom;
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      const v = await store.changeVersion('device_cas');
-      if (v !== last) {
-        await onChange();
-        last = v;
-      }
-    } catch (e) {
-      onError(e);
-    } finally {
-      running = false;
-    }
+/** A verdict on a connection's certificate, and until when it holds. */
+interface Verdict {
+  client: PresentedClient;
+  recheckAt: number;
+}
+
+/** How long a refusal stands for a connection before the certificate is judged again. */
+const REFUSAL_RECHECK_MS = 1000;
+
+const verdicts = new WeakMap<TLSSocket, Verdict>();
+
+/**
+ * What the client on `req`'s connection presented: a certificate verifyDeviceCertificate trusts, or
+ * why not (identifyDevice records and answers the refusal). Judged once per connection (the
+ * certificate cannot change on it: renegotiation is refused), again once the verdict's time is up;
+ * the device it names is still looked up on every request by identifyDevice.
+ */
+export async function presentedClient(store: Store, req: IncomingMessage, now: number): Promise<PresentedClient> {
+  const peer = requestCertificate(req);
+  // getPeerCertificate() answers {} (not null) when the client sent none.
+  if (!peer || Object.keys(peer).length === 0 || !peer.raw) return { refusal: 'certificate_required' };
+  const socket = req.socket as TLSSocket;
+  let verdict = verdicts.get(socket);
+  if (!verdict || verdict.recheckAt <= now) {
+    verdict = await judge(store, peer.raw, now);
+    verdicts.set(socket, verdict);
+  }
+  return verdict.client;
+}
+
+async function judge(store: Store, der: Buffer, now: number): Promise<Verdict> {
+  const verdict = await verifyDeviceCertificate(store, der, now);
+  if (!('trusted' in verdict)) return { client: verdict, recheckAt: now + REFUSAL_RECHECK_MS };
+  const { cert, validUntil } = verdict.trusted;
+  const certificate: PresentedCertificate = {
+    fingerprint256: cert.fingerprint256,
+    commonName: cert.subject.commonName,
+    organizationalUnit: cert.subject.organizationalUnit,
+    notAfter: cert.notAfter.getTime(),
+    der,
   };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return { client: { certificate }, recheckAt: validUntil };
+}
+
+/**
+ * The certificate of a request whose device was identified: trusted on this connection, or
+ * identification would have refused the request.
+ */
+export function identifiedCertificate(req: IncomingMessage): PresentedCertificate {
+  const client = verdicts.get(req.socket as TLSSocket)?.client;
+  if (!client || !('certificate' in client)) throw new Error('the request has no trusted client certificate; identify the device first');
+  return client.certificate;
 }

@@ -1,6 +1,6 @@
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { conflict, invalidInput, notFound } from '../errors.js';
-import { DEFAULT_KEY_ALGORITHM, generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../pki/index.js';
+import { DEFAULT_KEY_ALGORITHM, generateKeyPair, issueCertificate, parseCertificate, type CertificateInfo, type KeyAlgorithm } from '../pki/index.js';
 import type { CaState, DeviceCa, Factory } from '../store/types.js';
 import { verifyProofOfPossession } from './ca-registration.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
@@ -51,6 +51,7 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
     selfSignPrivateKeyPem: keyPair.privateKeyPem,
   });
   const cert = parseCertificate(certificatePem);
+  refuseSubjectOfOtherFactory(await deps.store.listDeviceCas(), factory, cert);
   const id = randomUUID();
   const keyRef = deps.keys.put(`ca-${id}`, keyPair.privateKeyPem);
   const ca: DeviceCa = {
@@ -100,9 +101,11 @@ export async function addExternalCa(
   if (cert.subject.organizationalUnit !== undefined && cert.subject.organizationalUnit !== factory.name) {
     throw invalidInput('ca_factory_mismatch', `the CA certificate's OU "${cert.subject.organizationalUnit}" is not the factory "${factory.name}"`);
   }
-  if ((await deps.store.listDeviceCas()).some((c) => c.fingerprint256 === cert.fingerprint256)) {
+  const registered = await deps.store.listDeviceCas();
+  if (registered.some((c) => c.fingerprint256 === cert.fingerprint256)) {
     throw conflict('ca_exists', 'this CA certificate is already registered');
   }
+  refuseSubjectOfOtherFactory(registered, factory, cert);
   await verifyProofOfPossession(deps, factory, cert, verificationCertificatePem);
   const id = randomUUID();
   const ca: DeviceCa = {
@@ -123,6 +126,19 @@ export async function addExternalCa(
     { type: 'ca.added', ...by(actor), factoryId: factory.id, target: id, details: { kind: 'external', fingerprint256: cert.fingerprint256 } },
     (audit) => deps.store.addDeviceCa(ca, audit),
   );
+}
+
+/**
+ * Another factory's CA under the same name (as OpenSSL compares names) would stand for it wherever
+ * issuers are looked up by name. The gateway never does (it judges a device against its own
+ * factory's CAs only, see device-trust.ts), but a name is how people and other tools tell CAs
+ * apart: one factory's CA name is not another's to take. A factory may reuse its own (key rollover).
+ */
+function refuseSubjectOfOtherFactory(registered: readonly DeviceCa[], factory: Factory, cert: CertificateInfo): void {
+  const taken = registered.some((c) => c.factoryId !== factory.id && parseCertificate(c.certificatePem).subjectCanonical === cert.subjectCanonical);
+  if (taken) {
+    throw conflict('ca_subject_in_use', "another factory's CA has this subject name; give the CA a name of its own (for example with the factory in its O or OU)");
+  }
 }
 
 export async function requireCa(deps: AuthorityDeps, factory: Factory, caId: unknown): Promise<DeviceCa> {

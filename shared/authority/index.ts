@@ -22,3 +22,4 @@ export { registerJustInTime } from './enrollment/jit.js';
 export { renewDeviceCertificate, type Renewed } from './enrollment/renewal.js';
 export type { Enrolled } from './enrollment/types.js';
 export { BULK_ENROLLMENT_MAX_ROWS, enrollBatch, type BulkEnrollmentRow, type BulkRowResult } from './enrollment/bulk.js';
+export * from './device-trust.js';

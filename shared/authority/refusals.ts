@@ -36,9 +36,12 @@ export const REFUSALS = {
   device_disabled: ['forbidden', 'the device is disabled'],
   device_revoked: ['forbidden', 'the device is revoked'],
   ca_revoked: ['forbidden', 'the CA that issued the device certificate is revoked'],
+  ca_expired: ['unauthenticated', 'the CA that issued the client certificate has expired'],
+  ca_not_yet_valid: ['unauthenticated', 'the CA that issued the client certificate is not yet valid'],
 
   // ---- the client certificate a device presents ----
   certificate_required: ['unauthenticated', 'a client certificate is required'],
+  certificate_invalid: ['unauthenticated', 'the client certificate cannot be read'],
   certificate_expired: ['unauthenticated', 'the client certificate has expired'],
   certificate_not_yet_valid: ['unauthenticated', 'the client certificate is not yet valid'],
   certificate_untrusted: ['unauthenticated', 'the client certificate was not issued by a CA registered with this gateway'],

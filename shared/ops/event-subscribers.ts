@@ -52,7 +52,7 @@ export function tokenCounters(metrics: ServiceMetrics): EventSubscriber {
     // Refusals of a credential request: the gateway's mint and the realm (not other device routes).
     if (isRefusal(event) && (event.type === 'token.refused' || event.type === 'realm.refused')) {
       metrics.tokensRefused.inc({ service: metrics.service, reason: event.reason });
-      if (event.reason.startsWith('certificate_')) metrics.tlsClientCertFailures.inc({ reason: event.reason });
+      if (event.reason.startsWith('certificate_') || event.reason.startsWith('ca_')) metrics.tlsClientCertFailures.inc({ reason: event.reason });
     }
   };
 }

@@ -87,3 +87,36 @@ export function decodeName(name: Tlv, where: string): NameFields {
   }
   return fields;
 }
+
+/**
+ * The name as a string that two names share whenever OpenSSL would take them for the same issuer:
+ * OpenSSL compares names in a canonical form (string values as UTF-8, outer spaces dropped, inner
+ * runs of spaces made one, ASCII lower-cased; the attributes of one RDN as a set). This folds at
+ * least as much (any Unicode white space and case), so names it keeps apart OpenSSL keeps apart too.
+ */
+export function canonicalName(name: Tlv): string {
+  expectTag(name, TAG.SEQUENCE, 'name');
+  return children(name)
+    .map((rdn) =>
+      children(expectTag(rdn, TAG.SET, 'relative distinguished name'))
+        .map((atv) => {
+          const [type, value] = children(expectTag(atv, TAG.SEQUENCE, 'attribute'));
+          const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type').value);
+          return `${oid}=${value === undefined ? '' : canonicalValue(value)}`;
+        })
+        .sort()
+        .join('+'),
+    )
+    .join(',');
+}
+
+function canonicalValue(value: Tlv): string {
+  let text: string;
+  try {
+    text = decodeString(value, 'attribute value');
+  } catch {
+    // Not a string type: OpenSSL compares such values as they are encoded.
+    return `#${value.tag.toString(16)}:${value.value.toString('hex')}`;
+  }
+  return JSON.stringify(text.trim().replace(/\s+/gu, ' ').toLowerCase());
+}

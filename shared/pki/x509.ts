@@ -4,7 +4,7 @@ import { children, decodeTime, DerError, expectTag, readTlv, TAG, type Tlv } fro
 import { decodeExtendedKeyUsage, decodeExtensions, decodeKeyUsage, decodeSubjectKeyIdentifier, type RawExtension } from './extensions.js';
 import { OID } from './oids.js';
 import { describePublicKey, publicKeyFingerprint, type KeyDescription } from './keys.js';
-import { decodeName, type NameFields } from './names.js';
+import { canonicalName, decodeName, type NameFields } from './names.js';
 import { derToPem, readPemBlocks } from './pem.js';
 
 export { parseCsr, type CsrInfo } from './csr.js';
@@ -23,6 +23,8 @@ export interface CertificateInfo {
   /** Lower-case hex, as OpenSSL prints it (no sign byte). */
   serialNumber: string;
   subject: NameFields;
+  /** The subject as OpenSSL compares names (see canonicalName): equal for names it takes as one. */
+  subjectCanonical: string;
   issuer: NameFields;
   notBefore: Date;
   notAfter: Date;
@@ -31,6 +33,8 @@ export interface CertificateInfo {
   keyUsage: string[];
   /** Purpose OIDs, e.g. '1.3.6.1.5.5.7.3.2'; empty if the extension is absent. */
   extendedKeyUsage: string[];
+  /** OIDs of the extensions marked critical: a relying party must refuse the certificate if it does not know one. */
+  criticalExtensions: string[];
   /** Hex subjectKeyIdentifier, if the certificate has one (issuers' SKIs become their children's AKIs). */
   subjectKeyIdentifier?: string;
   publicKey: crypto.KeyObject;
@@ -90,11 +94,13 @@ export function certificateInfoFromX509(cert: crypto.X509Certificate): Certifica
     const ski = ext(OID.subjectKeyIdentifier);
     fields = {
       subject: decodeName(tbs.subject, 'subject'),
+      subjectCanonical: canonicalName(tbs.subject),
       issuer: decodeName(tbs.issuer, 'issuer'),
       notBefore,
       notAfter,
       keyUsage: ku ? decodeKeyUsage(ku) : [],
       extendedKeyUsage: eku ? decodeExtendedKeyUsage(eku) : [],
+      criticalExtensions: tbs.extensions.filter((e) => e.critical).map((e) => e.oid),
       ...(ski ? { subjectKeyIdentifier: decodeSubjectKeyIdentifier(ski) } : {}),
     };
   } catch (e) {

@@ -150,7 +150,7 @@ beforeAll(async () => {
   adminSecret = (await t.apiToken(acme, ['devices:read', 'devices:write', 'tokens:write'])).secret;
 
   material = await developmentGatewayTls(t.config);
-  gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: 3_600_000 });
+  gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log });
   authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log });
   admin = await startAdmin({ config: t.config, deps: t.deps, log, gatewayCa: material.caPem });
   targets = {

@@ -110,7 +110,7 @@ beforeAll(async () => {
   });
   await service.addExternalCa(operator, 'line', lineCa.certificatePem, verification);
   await service.updateFactorySettings(operator, 'line', { jit: 'active' });
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('policy-test', 'silent'), trustPollMs: 3_600_000 });
+  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('policy-test', 'silent') });
 });
 
 afterAll(async () => {

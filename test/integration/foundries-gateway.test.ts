@@ -44,7 +44,6 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 const log = createLogger('foundries-test', 'silent');
-const NO_POLL = 3_600_000;
 
 let dir: string;
 let config: LoadedConfig;
@@ -77,8 +76,8 @@ beforeAll(async () => {
   material = await developmentGatewayTls(config);
   for (const name of ['acme', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   const identity = { certPem: material.certPem, keyPem: material.keyPem, caPem: material.caPem };
-  gateway = await startGateway({ config, deps, identity, log, trustPollMs: NO_POLL });
-  rfcGateway = await startGateway({ config: { ...config, gateway: { ...config.gateway, estResponse: 'rfc7030' } }, deps, identity, log, trustPollMs: NO_POLL });
+  gateway = await startGateway({ config, deps, identity, log });
+  rfcGateway = await startGateway({ config: { ...config, gateway: { ...config.gateway, estResponse: 'rfc7030' } }, deps, identity, log });
 });
 
 afterAll(async () => {

@@ -42,7 +42,6 @@ beforeAll(async () => {
     deps,
     identity: { certPem: material.certPem, keyPem: material.keyPem },
     log: createLogger('gateway-conn-test', 'silent'),
-    trustPollMs: 3_600_000,
   });
 });
 

@@ -28,8 +28,6 @@ const DAY = 86_400_000;
 const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 const log = createLogger('gateway-tls-test', 'silent');
-/** Long enough that no trust reload happens unless a test asks for one. */
-const NO_POLL = 3_600_000;
 
 let dir: string;
 let config: LoadedConfig;
@@ -53,8 +51,8 @@ interface Answer {
   reusedSocket: boolean;
 }
 
-async function startExtraGateway(trustPollMs: number): Promise<RunningGateway> {
-  const g = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs });
+async function startExtraGateway(): Promise<RunningGateway> {
+  const g = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log });
   extraGateways.push(g);
   return g;
 }
@@ -66,7 +64,7 @@ beforeAll(async () => {
   service = new AdminService(deps);
   material = await developmentGatewayTls(config);
   for (const name of ['acme', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: NO_POLL });
+  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log });
 });
 
 afterAll(async () => {
@@ -335,29 +333,15 @@ describe('gateway over real TLS', () => {
 });
 
 describe('gateway trust follows the device CA set', () => {
-  it('trusts a CA added after start once reloadTrust() has run', async () => {
-    const g = await startExtraGateway(NO_POLL);
-    await createOnlineCa(deps, system, await createFactory(deps, system, 'late'));
+  it('trusts a CA from the first connection after it is created, and stops at once when it is revoked', async () => {
+    const g = await startExtraGateway();
+    const late = await createFactory(deps, system, 'late');
+    const ca = await createOnlineCa(deps, system, late);
     const device = await enroll('late');
-    const before = await get('/hub-creds/', device, { port: g.port });
-    expect([before.status, codeOf(before)]).toEqual([401, 'certificate_untrusted']);
-    await g.reloadTrust();
+    const first = await get('/hub-creds/', device, { port: g.port });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    await service.setCaState(operator, 'late', ca.id, 'revoked', 'key lost');
     const after = await get('/hub-creds/', device, { port: g.port });
-    expect(after.status, JSON.stringify(after.body)).toBe(200);
-  });
-
-  it('trusts a new CA on its own with a short trustPollMs', async () => {
-    const g = await startExtraGateway(50);
-    await createOnlineCa(deps, system, await createFactory(deps, system, 'later'));
-    const device = await enroll('later');
-    const deadline = Date.now() + 5000;
-    let last: Answer;
-    do {
-      last = await get('/hub-creds/', device, { port: g.port });
-      if (last.status === 200) break;
-      expect(codeOf(last)).toBe('certificate_untrusted');
-      await new Promise((r) => setTimeout(r, 50));
-    } while (Date.now() < deadline);
-    expect(last.status).toBe(200);
+    expect([after.status, codeOf(after)]).toEqual([403, 'ca_revoked']);
   });
 });

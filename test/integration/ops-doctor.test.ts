@@ -54,7 +54,7 @@ beforeAll(async () => {
   active = await t.signingKey();
   authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
   const tls = await developmentGatewayTls(t.config);
-  gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log, trustPollMs: 3_600_000 });
+  gateway = await startGateway({ config: t.config, deps: t.deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem }, log });
 });
 
 afterAll(async () => {

@@ -41,7 +41,7 @@ beforeAll(async () => {
   material = await developmentGatewayTls(config);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
   await createSigningKey(deps, system, { activate: true });
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log, trustPollMs: 3_600_000 });
+  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log });
 });
 
 afterAll(async () => {

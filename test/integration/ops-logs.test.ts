@@ -49,7 +49,7 @@ beforeAll(async () => {
   material = await developmentGatewayTls(config);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
   await createSigningKey(deps, system, { activate: true });
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'debug', sink), trustPollMs: 3_600_000 });
+  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'debug', sink) });
   admin = await startAdmin({ config, deps, log: createLogger('admin', 'debug', sink), gatewayCa: material.caPem });
   authsvc = await startAuthsvc({ config, deps, log: createLogger('authsvc', 'debug', sink), keyringPollMs: 0 });
   const bootstrap = await new AdminService(deps).createToken({ kind: 'operator' }, 'acme', { scopes: ['devices:write', 'devices:read', 'tokens:write', 'containers:read'] });

@@ -2,25 +2,17 @@ import { invalidInput } from '../errors.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../pki/index.js';
 import type { Factory, FactorySettings, JitMode } from '../store/types.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
-import { certificatePolicy } from './enrollment/policy.js';
+import { certificatePolicy, operatorLimits } from './enrollment/policy.js';
 import { commit } from './events.js';
 
 /**
  * Per-factory lifecycle settings: just-in-time registration, and the certificate policy applied
- * whenever a device certificate is issued (enrollment, renewal) or accepted (JIT). Every field a
- * factory leaves unset falls back to the configuration's pki section.
+ * whenever a device certificate is issued (enrollment, renewal) or accepted (enrollment from a
+ * certificate, JIT). Every field a factory leaves unset falls back to the configuration's pki
+ * section, and no field can go beyond it: a factory admin narrows the operator's policy, never widens it.
  */
 
 export const JIT_MODES: readonly JitMode[] = ['off', 'pending', 'active'];
-
-/** What the operator's configuration (pki.*) allows; a factory may narrow it, never widen it. */
-export function operatorLimits(deps: AuthorityDeps) {
-  return {
-    certMaxDays: deps.policy.deviceCertDays,
-    testCertMaxHours: deps.policy.testCertMaxHours,
-    keyTypes: deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
-  };
-}
 
 export interface FactorySettingsPatch {
   jit?: unknown;

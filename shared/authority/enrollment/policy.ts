@@ -19,13 +19,28 @@ export interface CertificatePolicy {
   keyTypes: readonly KeyAlgorithm[];
 }
 
+/**
+ * The policy in force for one factory: its settings, narrowed by the operator's configuration. The
+ * settings were checked against the configuration when they were made, but the configuration may
+ * have been narrowed since; a factory never gets more than the configuration allows either way.
+ */
 export async function certificatePolicy(deps: Pick<AuthorityDeps, 'store' | 'policy'>, factoryId: string): Promise<CertificatePolicy> {
   const s = await deps.store.getFactorySettings(factoryId);
+  const limits = operatorLimits(deps);
   return {
     jitMode: s?.jitMode ?? 'off',
-    certMaxDays: s?.certMaxDays ?? deps.policy.deviceCertDays,
-    testCertMaxHours: s?.testCertMaxHours ?? deps.policy.testCertMaxHours,
-    keyTypes: (s?.keyTypes as KeyAlgorithm[] | null | undefined) ?? deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
+    certMaxDays: Math.min(s?.certMaxDays ?? limits.certMaxDays, limits.certMaxDays),
+    testCertMaxHours: Math.min(s?.testCertMaxHours ?? limits.testCertMaxHours, limits.testCertMaxHours),
+    keyTypes: s?.keyTypes ? limits.keyTypes.filter((k) => s.keyTypes!.includes(k)) : limits.keyTypes,
+  };
+}
+
+/** What the operator's configuration (pki.*) allows; a factory may narrow it, never widen it. */
+export function operatorLimits(deps: Pick<AuthorityDeps, 'policy'>): Omit<CertificatePolicy, 'jitMode'> {
+  return {
+    certMaxDays: deps.policy.deviceCertDays,
+    testCertMaxHours: deps.policy.testCertMaxHours,
+    keyTypes: deps.policy.allowedKeyTypes ?? KEY_ALGORITHMS,
   };
 }
 
@@ -63,7 +78,8 @@ export function checkUsage(usage: UsageClaim): void {
 /** Refuses a key whose type the factory's policy does not allow. */
 export function checkKeyType(policy: CertificatePolicy, key: KeyDescription, factory: Factory): void {
   if (!policy.keyTypes.includes(key.algorithm)) {
-    throw invalidInput('key_type_not_allowed', `factory "${factory.name}" does not allow ${key.algorithm} device keys; allowed: ${policy.keyTypes.join(', ')}`);
+    const allowed = policy.keyTypes.length > 0 ? policy.keyTypes.join(', ') : "none (the factory's key types and pki.allowedKeyTypes have none in common)";
+    throw invalidInput('key_type_not_allowed', `factory "${factory.name}" does not allow ${key.algorithm} device keys; allowed: ${allowed}`);
   }
 }
 

@@ -95,6 +95,7 @@ export const tokenSchema = z
     createdAt: time,
     expiresAt: timeOrNull,
     revokedAt: timeOrNull,
+    parentId: z.string().nullable().describe('the API token that created this one: it expires no later, and is revoked with it'),
   })
   .meta({ title: 'ApiToken' });
 
@@ -107,6 +108,7 @@ export function presentToken(t: TokenRecord): TokenJson {
     createdAt: iso(t.createdAt)!,
     expiresAt: iso(t.expiresAt),
     revokedAt: iso(t.revokedAt),
+    parentId: t.parentId,
   };
 }
 

@@ -339,7 +339,10 @@ export class AdminService {
 
   async createToken(p: Principal, factoryName: unknown, body: { scopes?: unknown; description?: unknown; days?: unknown }) {
     const f = await this.factory(p, factoryName, ['tokens:write']);
-    const created = await createApiToken(this.deps, this.actor(p), f, body, AdminService.grant(p)?.scopes ?? 'operator');
+    const grant = AdminService.grant(p);
+    // A token creating a token becomes its parent; a console account's grant only bounds the scopes.
+    const grantor = grant === null ? 'operator' : { scopes: grant.scopes, ...(p.kind === 'token' ? { token: p.token } : {}) };
+    const created = await createApiToken(this.deps, this.actor(p), f, body, grantor);
     return { ...presentToken(created.token), secret: created.secret };
   }
 

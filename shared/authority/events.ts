@@ -94,8 +94,10 @@ export type DomainEvent =
   | Event<'device.next_key_cleared', { reason: string }>
   | Event<'device.event', DeviceReportDetails>
   | Event<'device.registered', { tokenId: string; hardwareId: string; fingerprint256: string }>
-  | Event<'token.created', { scopes: string[]; expiresAt: number | null }>
+  | Event<'token.created', { scopes: string[]; expiresAt: number | null; parentId?: string }>
   | Event<'token.revoked'>
+  /** A token revoked because the token that created it (or its creator...) was. */
+  | Event<'token.revoked', { revokedWith: string }>
   | Event<'token.minted', { tokenId: string; expiresAt: string }>
   | Event<'realm.token_issued', RegistryTokenIssuedDetails>
   | RefusedEvent

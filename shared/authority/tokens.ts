@@ -62,16 +62,24 @@ export interface CreatedApiToken {
   secret: string;
 }
 
+/** Who creates a token through the admin API: the scopes it may hand out, and the API token it acts with, if any. */
+export interface TokenGrantor {
+  scopes: readonly string[];
+  /** Becomes the new token's parent: the new token expires no later than it, and is revoked with it. */
+  token?: Pick<TokenRecord, 'id' | 'expiresAt'>;
+}
+
 /**
- * Creates a factory API token. A token acting through the admin API can only hand out scopes it has
- * itself (`grantorScopes`), so a token can never mint a more powerful one.
+ * Creates a factory API token. A token acting through the admin API (`grantor`) can only hand out
+ * scopes it has itself, so a token can never mint a more powerful one; and the new token is its
+ * child: it expires no later than the grantor (whatever lifetime was asked) and is revoked with it.
  */
 export async function createApiToken(
   deps: AuthorityDeps,
   actor: Actor,
   factory: Factory,
   request: NewApiTokenRequest,
-  grantorScopes: readonly string[] | 'operator',
+  grantor: TokenGrantor | 'operator',
 ): Promise<CreatedApiToken> {
   const scopes = assertScopes(request.scopes);
   checkRegistrationTokenRequest(scopes, request.days);
@@ -84,11 +92,14 @@ export async function createApiToken(
     }
     expiresAt = deps.now() + d * 86_400_000;
   }
-  if (grantorScopes !== 'operator') {
-    const granted = (s: string) => grantorScopes.includes(s) || (s === REGISTRATION_SCOPE && grantsRegistration(grantorScopes));
+  if (grantor !== 'operator') {
+    const granted = (s: string) => grantor.scopes.includes(s) || (s === REGISTRATION_SCOPE && grantsRegistration(grantor.scopes));
     const beyond = scopes.filter((s) => !granted(s) || OPERATOR_ONLY_SCOPES.includes(s));
     if (beyond.length > 0) throw forbidden('scope_not_grantable', `this token cannot grant: ${beyond.join(', ')}`);
+    const parentExpiry = grantor.token?.expiresAt ?? null;
+    if (parentExpiry !== null) expiresAt = Math.min(expiresAt ?? parentExpiry, parentExpiry);
   }
+  const parentId = grantor === 'operator' ? null : (grantor.token?.id ?? null);
   const id = newTokenId();
   const { secret, secretHash } = newSecret('api');
   const token: TokenRecord = {
@@ -103,8 +114,10 @@ export async function createApiToken(
     createdAt: deps.now(),
     expiresAt,
     revokedAt: null,
+    parentId,
   };
-  await commit(deps, { type: 'token.created', ...by(actor), factoryId: factory.id, target: id, details: { scopes, expiresAt } }, (audit) =>
+  const details = { scopes, expiresAt, ...(parentId ? { parentId } : {}) };
+  await commit(deps, { type: 'token.created', ...by(actor), factoryId: factory.id, target: id, details }, (audit) =>
     deps.store.insertToken({ ...token, secretHash }, audit),
   );
   return { token, username: id, secret };
@@ -114,7 +127,10 @@ export async function revokeApiToken(deps: AuthorityDeps, actor: Actor, factory:
   if (typeof id !== 'string' || !/^tok_[A-Za-z0-9_-]{16}$/.test(id)) throw invalidInput('token_id_invalid', 'a token id looks like tok_ followed by 16 characters');
   const token = await deps.store.getToken(id);
   if (!token || token.factoryId !== factory.id || token.kind !== 'api') throw notFound('token_not_found', `factory "${factory.name}" has no API token ${id}`);
-  await commit(deps, { type: 'token.revoked', ...by(actor), factoryId: factory.id, target: id }, (audit) => deps.store.revokeToken(id, audit));
+  // The tokens it created, and theirs, go with it (the store finds them by their parent).
+  const event = { type: 'token.revoked', ...by(actor), factoryId: factory.id, target: id } as const;
+  const descendants = await commit(deps, event, (audit) => deps.store.revokeToken(id, audit));
+  for (const d of descendants) deps.events?.publish({ ...event, factoryId: d.factoryId, target: d.id, details: { revokedWith: id } });
 }
 
 export interface MintedDeviceToken {

@@ -216,4 +216,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_log_factory_actor ON audit_log(factory_id, actor, id);
     `,
   },
+  {
+    version: 7,
+    name: 'token lineage: the token that created a token',
+    sql: `
+      -- The token that created this one (an API token creating a token through the admin API);
+      -- NULL for the operator's. A plain value, not a foreign key: revoking a token revokes its
+      -- descendants, found through this column.
+      ALTER TABLE api_tokens ADD COLUMN parent_id TEXT;
+      CREATE INDEX api_tokens_parent ON api_tokens(parent_id) WHERE parent_id IS NOT NULL;
+    `,
+  },
 ];

@@ -109,9 +109,18 @@ export interface TokenRecord {
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
+  /** The token that created this one (never outlived by it, revoked with it); null for the operator's. */
+  parentId: string | null;
 }
 
-export interface NewTokenRecord extends Omit<TokenRecord, 'revokedAt'> {
+/** A token revoked with its ancestor (Store.revokeToken). */
+export interface RevokedDescendant {
+  id: string;
+  factoryId: string;
+}
+
+export interface NewTokenRecord extends Omit<TokenRecord, 'revokedAt' | 'parentId'> {
+  parentId?: string | null;
   /** SHA-256 of the secret, hex. The secret itself is never stored. */
   secretHash: string;
 }
@@ -240,7 +249,12 @@ export interface Store {
   findTokenBySecretHash(secretHash: string): Promise<TokenAuthView | null>;
   getToken(id: string): Promise<TokenRecord | null>;
   listTokens(factoryId: string, options?: { kind?: TokenKind }): Promise<TokenRecord[]>;
-  revokeToken(id: string, audit: AuditEntry): Promise<void>;
+  /**
+   * Revokes the token and every token descended from it (parentId, transitively) that is not
+   * revoked yet, in one transaction; `audit` is recorded for the token, and for each descendant a
+   * copy naming it, with `revokedWith: id` in its details. Returns the descendants revoked.
+   */
+  revokeToken(id: string, audit: AuditEntry): Promise<RevokedDescendant[]>;
   /** Deletes tokens whose expiry is before `now`; returns how many. */
   purgeExpiredTokens(now: number): Promise<number>;
 

@@ -1,5 +1,5 @@
 import { notFound } from '../../errors.js';
-import type { AuditEntry, CaState, DeviceState, NewTokenRecord, Store, TokenAuthView, TokenKind, TokenRecord } from '../types.js';
+import type { AuditEntry, CaState, DeviceState, NewTokenRecord, RevokedDescendant, Store, TokenAuthView, TokenKind, TokenRecord } from '../types.js';
 import { num, numOrNull, str, strOrNull, type Row, type SqliteCore } from './core.js';
 
 /** Tokens of every kind (device, API, refresh), stored by the hash of their secret. */
@@ -17,6 +17,7 @@ function toToken(r: Row): TokenRecord {
     createdAt: num(r.created_at),
     expiresAt: numOrNull(r.expires_at),
     revokedAt: numOrNull(r.revoked_at),
+    parentId: strOrNull(r.parent_id),
   };
 }
 
@@ -24,8 +25,8 @@ function toToken(r: Row): TokenRecord {
 function insertTokenRow(core: SqliteCore, token: NewTokenRecord): void {
   core.stmt(
     `INSERT INTO api_tokens(id, secret_hash, kind, factory_id, device_uuid, scopes, description, service, subject,
-                            created_at, expires_at, revoked_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+                            created_at, expires_at, revoked_at, parent_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
   ).run(
     token.id,
     token.secretHash,
@@ -38,6 +39,7 @@ function insertTokenRow(core: SqliteCore, token: NewTokenRecord): void {
     token.subject,
     token.createdAt,
     token.expiresAt,
+    token.parentId ?? null,
   );
 }
 
@@ -86,14 +88,26 @@ export function tokenRows(core: SqliteCore): Pick<Store, 'insertToken' | 'findTo
     );
   },
 
-  async revokeToken(id: string, audit: AuditEntry): Promise<void> {
-    core.write(() => {
-      const info = core.stmt('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(
-        Date.now(),
-        id,
-      );
+  async revokeToken(id: string, audit: AuditEntry): Promise<RevokedDescendant[]> {
+    return core.write(() => {
+      const now = Date.now();
+      const info = core.stmt('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id);
       if (info.changes === 0) throw notFound('token_not_found', `no active token with id ${id}`);
       core.audit(audit);
+      const descendants = (
+        core.stmt(
+          `WITH RECURSIVE lineage(id) AS (
+             SELECT id FROM api_tokens WHERE parent_id = ?
+             UNION SELECT t.id FROM api_tokens t JOIN lineage l ON t.parent_id = l.id
+           )
+           SELECT t.id, t.factory_id FROM api_tokens t JOIN lineage l ON t.id = l.id WHERE t.revoked_at IS NULL`,
+        ).all(id) as Row[]
+      ).map((r) => ({ id: str(r.id), factoryId: str(r.factory_id) }));
+      for (const d of descendants) {
+        core.stmt('UPDATE api_tokens SET revoked_at = ? WHERE id = ?').run(now, d.id);
+        core.audit({ ...audit, factoryId: d.factoryId, target: d.id, details: { ...audit.details, revokedWith: id } });
+      }
+      return descendants;
     });
   },
 

@@ -5,6 +5,7 @@ import { gatewayUrl, loadConfig, type LoadedConfig } from '../shared/config.js';
 import { gatewayCaForDevices } from '../shared/gateway-tls.js';
 import { openAuthority } from '../shared/runtime.js';
 import type { SqliteStore } from '../shared/store/index.js';
+import { TollgateError, isTollgateError } from '../shared/errors.js';
 import { usageError } from './failure.js';
 
 /** Where output goes; injectable so the CLI can run in-process. */
@@ -57,9 +58,25 @@ export class Context {
     return this.loaded;
   }
 
-  /** The store and key files, as the operator: local mode only. */
-  authority(): AuthorityDeps & { store: SqliteStore } {
-    this.opened ??= openAuthority(this.config());
+  /**
+   * The store and key files, as the operator: local mode only. The database must exist unless
+   * `create` (tollgate init and up make it): a command run from another directory without
+   * --config must say so, not act on a new empty store it leaves behind.
+   */
+  authority(options: { create?: boolean } = {}): AuthorityDeps & { store: SqliteStore } {
+    if (this.opened === undefined) {
+      const config = this.config();
+      try {
+        this.opened = openAuthority(config, Date.now, { mustExist: options.create !== true });
+      } catch (e) {
+        if (!(isTollgateError(e) && e.code === 'store_missing')) throw e;
+        throw new TollgateError(
+          'not_found',
+          'store_missing',
+          `${e.message} (dataDir ${config.dataDir}, from ${config.source ?? 'the built-in default, relative to the current directory'}): run tollgate where the Tollgate data is, give its configuration with --config or TOLLGATE_CONFIG, or create a store with tollgate init`,
+        );
+      }
+    }
     return this.opened;
   }
 

@@ -16,7 +16,7 @@ export interface Prepared {
 export async function prepareDevelopment(ctx: Context): Promise<Prepared> {
   const config = ctx.config();
   const tls = await developmentGatewayTls(config);
-  const deps = ctx.authority();
+  const deps = ctx.authority({ create: true });
   await seedDevelopmentStore(deps);
   const registry = await writeRegistryFiles(config, deps, registryDir(config));
   return { config, tls, registry };

@@ -3,9 +3,12 @@ import type { LoadedConfig } from './config.js';
 import { KeyStore } from './keystore.js';
 import { SqliteStore } from './store/index.js';
 
-/** Opens what every Tollgate process works on: the store and the key store, as configured. */
-export function openAuthority(config: LoadedConfig, now: () => number = Date.now): AuthorityDeps & { store: SqliteStore } {
-  const store = new SqliteStore(config.databasePath);
+/**
+ * Opens what every Tollgate process works on: the store and the key store, as configured. The
+ * services create the database on first start; tools that only work on one pass `mustExist`.
+ */
+export function openAuthority(config: LoadedConfig, now: () => number = Date.now, options: { mustExist?: boolean } = {}): AuthorityDeps & { store: SqliteStore } {
+  const store = new SqliteStore(config.databasePath, options);
   return {
     store,
     keys: new KeyStore(config.pkiDir),

@@ -50,7 +50,6 @@ export const REFUSALS = {
   certificate_rejected: ['unauthenticated', 'the client certificate was rejected'],
   certificate_mismatch: ['forbidden', 'this certificate is not the one enrolled for the device'],
   certificate_superseded: ['forbidden', 'this certificate was replaced by a newer one; use the renewed certificate'],
-  factory_mismatch: ['forbidden', 'the certificate OU does not match the device factory'],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type RefusalReason = keyof typeof REFUSALS;

@@ -42,17 +42,19 @@ export interface StandingQuestion {
 
 /**
  * The one decision on a device: null when it may act, else why not. In order: the presented
- * certificate's expiry, whether a device is enrolled under it, the certificate pin (the enrolled
- * certificate, or the one a rotation just replaced), the factory it claims, its CA, its state.
+ * certificate's expiry, whether a device of the factory it claims is enrolled under it, the
+ * certificate pin (the enrolled certificate, or the one a rotation just replaced), its CA, its state.
  */
 export async function deviceStanding({ now, device, presented, isRetired }: StandingQuestion): Promise<RefusalReason | null> {
   if (presented && presented.notAfter <= now) return 'certificate_expired';
   if (!device) return presented && (await isRetired?.()) ? 'certificate_superseded' : 'device_unknown';
   if (presented && 'certificateFingerprint' in device) {
+    // Device UUIDs are global: a certificate of another factory naming this one's device is no
+    // device of its own factory, and is told nothing more than for any UUID nobody holds.
+    if (presented.organizationalUnit !== device.factoryName) return 'device_unknown';
     if (device.certificateFingerprint !== presented.fingerprint256 && device.previousCertificateFingerprint !== presented.fingerprint256) {
       return (await isRetired?.()) ? 'certificate_superseded' : 'certificate_mismatch';
     }
-    if (presented.organizationalUnit !== device.factoryName) return 'factory_mismatch';
   }
   if (device.caState === 'revoked') return 'ca_revoked';
   switch (device.state) {

@@ -226,3 +226,20 @@ describe('the gateway judges a device certificate against its CAs as they are no
     }
   });
 });
+
+describe('a device certificate cannot outlive its CA', () => {
+  it('is refused at enrollment and just in time when it would', async () => {
+    const g = await gateway();
+    await createFactory(deps, system, 'brief');
+    const ca = await craftCa({ CN: 'Brief CA', O: 'Brief' }, { notAfter: new Date(Date.now() + 2 * DAY) });
+    await register('brief', ca);
+    const outliving = await craftDevice(ca, 'brief', new Date(Date.now() + 30 * DAY));
+    expect(await refusal(service.enroll(operator, 'brief', { certificate: outliving.cert }))).toBe('certificate_outlives_ca');
+    await service.updateFactorySettings(operator, 'brief', { jit: 'active' });
+    expect(await get(g, '/hub-creds/', outliving)).toEqual({ status: 403, code: 'certificate_outlives_ca' });
+    expect(await deps.store.getDevice(outliving.uuid)).toBeNull();
+    // Within the CA's lifetime it is welcome.
+    const fitting = await craftDevice(ca, 'brief', new Date(Date.now() + DAY));
+    expect((await get(g, '/hub-creds/', fitting)).status).toBe(200);
+  });
+});

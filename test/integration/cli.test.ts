@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -72,6 +72,31 @@ beforeAll(() => {
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tollgate away from its data', () => {
+  it('refuses to work on a store that is not there, and leaves nothing behind in the directory it ran in', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'tollgate-elsewhere-'));
+    try {
+      const env = Object.fromEntries(Object.entries(baseEnv).filter(([k]) => k !== 'TOLLGATE_CONFIG'));
+      for (const args of [['factory', 'list'], ['device', 'list', 'demo'], ['audit-all'], ['registry-config']]) {
+        const r = await new Promise<Run>((done, fail) => {
+          const child = spawn(process.execPath, [CLI, ...args], { cwd: elsewhere, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.on('error', fail);
+          child.on('close', (code) => done({ status: code ?? -1, stdout, stderr }));
+        });
+        expectError(r, 1, 'store_missing');
+        expect(r.stderr).toContain(join(elsewhere, 'data', 'tollgate.db'));
+      }
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('tollgate (local mode, as the operator)', () => {

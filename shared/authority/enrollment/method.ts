@@ -5,7 +5,7 @@ import type { Device, DeviceCa, DeviceState, Factory } from '../../store/types.j
 import type { AuthorityDeps } from '../context.js';
 import { commit, type DeviceEnrolledDetails, type DomainEvent } from '../events.js';
 import { assertDeviceUuid } from '../names.js';
-import { certificatePolicy, checkKeyType, checkUsage, checkValidity, CLOCK_SKEW_MS, type CertificatePolicy, type UsageClaim } from './policy.js';
+import { certificatePolicy, checkKeyType, checkUsage, checkValidity, checkWithinCa, CLOCK_SKEW_MS, type CertificatePolicy, type UsageClaim } from './policy.js';
 
 /**
  * Enrollment methods, after step-ca's provisioners: each way a device certificate comes to be
@@ -70,6 +70,7 @@ export async function prepareEnrollment<Input, Claim extends EnrollmentClaim, Re
   if ('certificate' in claim.subject) checkValidity(claim.subject.certificate, deps.now());
   const lifetimeMs = method.lifetimeMs?.(claim, policy) ?? policy.certMaxDays * DAY;
   const ca = await method.ca(deps, claim);
+  if ('certificate' in claim.subject) checkWithinCa(claim.subject.certificate, ca);
   await method.admit?.(deps, claim);
   const certificate =
     'certificate' in claim.subject ? claim.subject.certificate : await issue(deps, claim, claim.subject.publicKey, ca, lifetimeMs);
@@ -106,7 +107,11 @@ export function subjectDevice(subject: { commonName?: string; organizationalUnit
 }
 
 export async function refuseEnrolled(deps: AuthorityDeps, uuid: string): Promise<void> {
-  if (await deps.store.getDevice(uuid)) throw conflict('device_exists', `a device with UUID ${uuid} is already enrolled`);
+  // Device UUIDs are global (the token username, the JWT subject, what the gateway looks up by CN).
+  // The answer is the same whichever factory holds the UUID, and names none.
+  if (await deps.store.getDevice(uuid)) {
+    throw conflict('device_exists', `device UUID ${uuid} is already in use; a UUID names one device across every factory: generate a new one`);
+  }
 }
 
 export interface NewDevice {

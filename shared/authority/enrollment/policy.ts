@@ -1,6 +1,6 @@
 import { invalidInput } from '../../errors.js';
 import { KEY_ALGORITHMS, OID, type CertificateInfo, type KeyAlgorithm, type KeyDescription } from '../../pki/index.js';
-import type { Factory, JitMode } from '../../store/types.js';
+import type { DeviceCa, Factory, JitMode } from '../../store/types.js';
 import type { AuthorityDeps } from '../context.js';
 
 /**
@@ -90,4 +90,14 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 export function checkValidity(cert: CertificateInfo, now: number): void {
   if (cert.notAfter.getTime() <= now) throw invalidInput('certificate_expired', `the certificate expired on ${cert.notAfter.toISOString()}`);
   if (cert.notBefore.getTime() > now + CLOCK_SKEW_MS) throw invalidInput('certificate_not_yet_valid', `the certificate is valid only from ${cert.notBefore.toISOString()}`);
+}
+
+/** A device certificate from a factory's CA must end when its CA does, or before: past that, nothing can verify it. */
+export function checkWithinCa(cert: CertificateInfo, ca: DeviceCa): void {
+  if (cert.notAfter.getTime() > ca.notAfter) {
+    throw invalidInput(
+      'certificate_outlives_ca',
+      `the certificate is valid until ${cert.notAfter.toISOString()}, after its CA expires (${new Date(ca.notAfter).toISOString()}); a device certificate cannot outlive its CA`,
+    );
+  }
 }

@@ -44,6 +44,11 @@ export function isUniqueViolation(e: unknown): boolean {
 export interface SqliteStoreOptions {
   /** How long a writer waits for another process's transaction before giving up (ms). */
   busyTimeoutMs?: number;
+  /**
+   * Refuse (store_missing) instead of creating the database when the file does not exist: for
+   * tools that work on an existing store, so that one run from the wrong directory leaves nothing behind.
+   */
+  mustExist?: boolean;
 }
 
 /** Rows waiting for the next group commit (a token and/or an audit record), with the caller to tell. */
@@ -76,6 +81,9 @@ export class SqliteCore {
   private readonly health: StoreFileHealth;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
+    if (options.mustExist && path !== ':memory:' && !existsSync(path)) {
+      throw new TollgateError('not_found', 'store_missing', `there is no Tollgate database at ${path}`);
+    }
     if (path !== ':memory:') {
       const dir = dirname(path);
       if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });

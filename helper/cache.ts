@@ -51,10 +51,29 @@ const entrySchema = z.object({
   fetchedAt: z.number(),
 });
 
-/** Whether an entry may still be handed out at `now`. */
+/** A cached token as read back: with when it was fetched, by this device's clock. */
+export interface CachedEntry extends CachedCredentials {
+  fetchedAt: number;
+}
+
+/**
+ * How long a fetched token is handed out again without asking the gateway: long enough for a burst
+ * of pulls (a `compose pull` starts one helper per image), short enough that a device disabled,
+ * revoked or enabled again learns it from the gateway within half a minute. A disable or a revoke
+ * kills the device's tokens at once; a token held past it would only fail at the realm.
+ */
+export const REUSE_FOR_MS = 30_000;
+
+/** Whether an entry is far enough from its expiry to be handed out at `now`. */
 export function isFresh(entry: CachedCredentials, now: number): boolean {
   const margin = Math.max(MIN_EXPIRY_MARGIN_MS, EXPIRY_MARGIN_FRACTION * entry.lifetimeMs);
   return now < entry.expiresAt - margin;
+}
+
+/** Whether an entry may be handed out at `now` without asking the gateway (a clock set back counts as old). */
+export function isReusable(entry: CachedEntry, now: number): boolean {
+  const age = now - entry.fetchedAt;
+  return age >= 0 && age < REUSE_FOR_MS && isFresh(entry, now);
 }
 
 function currentUid(): number | undefined {
@@ -166,7 +185,7 @@ export class CredentialCache {
   }
 
   /** The stored entry, or undefined when there is none or it is damaged (never an error). */
-  async read(): Promise<CachedCredentials | undefined> {
+  async read(): Promise<CachedEntry | undefined> {
     let text: string;
     try {
       text = await readCappedFile(this.file, MAX_CACHE_FILE_BYTES);
@@ -191,7 +210,7 @@ export class CredentialCache {
       this.debug('ignoring cache file written for another gateway or certificate');
       return undefined;
     }
-    return { username: entry.username, secret: entry.secret, expiresAt: entry.expiresAt, lifetimeMs: entry.lifetimeMs };
+    return { username: entry.username, secret: entry.secret, expiresAt: entry.expiresAt, lifetimeMs: entry.lifetimeMs, fetchedAt: entry.fetchedAt };
   }
 
   /** Replaces the entry atomically; failures are reported to debug only, the token is still good. */

@@ -1,14 +1,20 @@
-import { CredentialCache, isFresh, STALE_LOCK_MS, type CachedCredentials } from './cache.js';
+import { CredentialCache, isFresh, isReusable, STALE_LOCK_MS, type CachedCredentials } from './cache.js';
 import type { DeviceConfig } from './config.js';
 import { noDebug, type Debug } from './debug.js';
 import { GatewayError } from './errors.js';
 import type { HubCreds } from './gateway-client.js';
 
 /**
- * Cached credentials when there are fresh ones, else one gateway call shared by every helper
- * started at the same time: the first takes the lock and asks, the others wait for its answer to
- * land in the cache, or for its failure to be recorded next to it. Without a usable cache
- * directory every helper simply asks.
+ * Cached credentials when some were fetched moments ago (REUSE_FOR_MS), else one gateway call
+ * shared by every helper started at the same time: the first takes the lock and asks, the others
+ * wait for its answer to land in the cache, or for its failure to be recorded next to it. Without
+ * a usable cache directory every helper simply asks.
+ *
+ * Asking the gateway again every half minute of pulling is what keeps the helper truthful: a device
+ * disabled or revoked hears why from the gateway (and its cached token, dead at the realm, is
+ * dropped), and one enabled again gets a live token, without anyone erasing the cache. When the
+ * gateway cannot be reached or is overloaded, the token held is handed out until it nears expiry,
+ * as before, and the gateway is asked again every half minute.
  */
 
 export interface ObtainOptions {
@@ -24,6 +30,11 @@ export interface ObtainOptions {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The gateway could not be asked, or asked to come back later: not a verdict on the device. */
+function gatewayDown(e: GatewayError): boolean {
+  return e.code === 'gateway_unreachable' || e.code === 'gateway_timeout' || e.status === 429 || (e.status !== undefined && e.status >= 500);
+}
+
 export async function obtainCredentials(config: DeviceConfig, options: ObtainOptions): Promise<CachedCredentials> {
   const debug = options.debug ?? noDebug;
   const now = options.now ?? Date.now;
@@ -35,7 +46,7 @@ export async function obtainCredentials(config: DeviceConfig, options: ObtainOpt
 
   const fresh = async (): Promise<CachedCredentials | undefined> => {
     const entry = await cache.read();
-    if (entry && isFresh(entry, now())) return entry;
+    if (entry && isReusable(entry, now())) return entry;
     return undefined;
   };
   const fetchAndStore = async (): Promise<CachedCredentials> => {
@@ -44,6 +55,15 @@ export async function obtainCredentials(config: DeviceConfig, options: ObtainOpt
       creds = await options.fetch(config);
     } catch (e) {
       if (e instanceof GatewayError) {
+        const held = await cache.read();
+        if (gatewayDown(e) && held && isFresh(held, now())) {
+          debug(`gateway not answering (${e.code}); handing out the token held since ${Math.round((now() - held.fetchedAt) / 1000)} s`);
+          // Stamped anew, so that helpers in the next half minute do not all wait on a gateway that is down.
+          await cache.write(held, now());
+          return held;
+        }
+        // A refused device's token is dead at the realm, or soon will be: never hand it out again.
+        if (e.status === 401 || e.status === 403) await cache.remove();
         await cache.recordFailure({ code: e.code, message: e.message, at: Date.now(), ...(e.status !== undefined ? { status: e.status } : {}) });
       }
       throw e;

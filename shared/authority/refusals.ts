@@ -23,7 +23,7 @@ export const REFUSALS = {
   registration_token_invalid: ['unauthenticated', 'the registration token is not valid'],
   refresh_token_not_allowed: ['unauthenticated', 'a refresh token is only accepted by the refresh_token grant'],
   username_mismatch: ['unauthenticated', 'the username does not belong to this token'],
-  token_revoked: ['unauthenticated', 'the token has been revoked'],
+  token_revoked: ['unauthenticated', 'the token has been revoked; obtain a new one'],
   token_expired: ['unauthenticated', 'the token has expired; obtain a new one'],
   service_mismatch: ['unauthenticated', 'the refresh token was issued for another service'],
   parent_token_unknown: ['unauthenticated', 'the API token this refresh token came from no longer exists'],

@@ -86,9 +86,10 @@ export type SecretStanding =
 const refuse = (reason: RefusalReason, token: TokenAuthView | null = null): SecretStanding => ({ ok: false, reason, token });
 
 /**
- * The one authentication of a Tollgate secret: looked up by its hash, then its own state (owner,
- * revocation, expiry, service), then the standing of what it stands for: its device, or for a
- * refresh token of an API token, that API token.
+ * The one authentication of a Tollgate secret: looked up by its hash, its owner checked, then the
+ * standing of its device if it is a device's (a device's tokens are revoked with it, and the reason
+ * told is the device's), its own state (revocation, expiry, service), and for a refresh token of an
+ * API token, that API token's.
  */
 export async function authenticateSecret(deps: Pick<AuthorityDeps, 'store' | 'now'>, secret: string, expect: SecretExpectations): Promise<SecretStanding> {
   const kind = secretKind(secret);
@@ -105,15 +106,17 @@ export async function authenticateTokenHash(deps: Pick<AuthorityDeps, 'store' | 
   const kind = token.kind;
   if (expect.username !== null && !constantTimeEqual(expect.username, token.subject)) return refuse('username_mismatch', token);
   const now = deps.now();
-  if (token.revokedAt !== null) return refuse('token_revoked', token);
-  if (token.expiresAt !== null && token.expiresAt <= now) return refuse('token_expired', token);
-  if (kind === 'refresh' && token.service !== expect.service) return refuse('service_mismatch', token);
-
+  // A device's standing first: its tokens were revoked with it, and the device (and the operator
+  // reading the audit trail) should hear why, not merely that the token is dead.
   if (token.deviceUuid !== null) {
     const device = token.deviceState === null || token.caState === null ? null : { state: token.deviceState, caState: token.caState };
     const reason = await deviceStanding({ now, device });
-    return reason === null ? { ok: true, token } : refuse(reason, token);
+    if (reason !== null) return refuse(reason, token);
   }
+  if (token.revokedAt !== null) return refuse('token_revoked', token);
+  if (token.expiresAt !== null && token.expiresAt <= now) return refuse('token_expired', token);
+  if (kind === 'refresh' && token.service !== expect.service) return refuse('service_mismatch', token);
+  if (token.deviceUuid !== null) return { ok: true, token };
   if (token.kind === 'device') return refuse('token_unknown'); // a device token always names its device
   if (token.kind === 'refresh') {
     // Revoking an API token must also stop what was refreshed from it.

@@ -214,7 +214,7 @@ export interface Store {
   listDevices(factoryId: string, options?: DeviceListOptions): Promise<Device[]>;
   /** How many devices of the factory each CA issued, by state. */
   countDevicesByCa(factoryId: string): Promise<Map<string, Record<DeviceState, number>>>;
-  /** Changes the state; leaving `active` also deletes every token of the device. */
+  /** Changes the state; leaving `active` also revokes every token of the device (kept until it expires). */
   setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
   deleteDevice(uuid: string, audit: AuditEntry): Promise<void>;
   /** Installs a rotated certificate; fails with certificate_in_use if another device has it. */

@@ -96,29 +96,71 @@ describe('get', () => {
     expect(second.Secret).not.toBe(first.Secret);
   });
 
-  it('refetches 60 s (or 10% of the lifetime) before expiry', async () => {
+  it('reuses a token for 30 s after asking the gateway, then asks again', async () => {
     const t0 = Date.now();
     let now = t0;
     const opts = { now: () => now };
     gateway.behaviour = issueToken(600);
-    await get('127.0.0.1:5000', opts);
-    now = t0 + 539_000;
-    await get('127.0.0.1:5000', opts);
+    const first = parse((await get('127.0.0.1:5000', opts)).stdout);
+    now = t0 + 29_000;
+    expect(parse((await get('127.0.0.1:5000', opts)).stdout).Secret).toBe(first.Secret);
     expect(gateway.calls).toBe(1);
-    now = t0 + 541_000;
-    await get('127.0.0.1:5000', opts);
+    now = t0 + 31_000;
+    expect(parse((await get('127.0.0.1:5000', opts)).stdout).Secret).not.toBe(first.Secret);
     expect(gateway.calls).toBe(2);
-
-    gateway.behaviour = issueToken(3600);
-    fs.rmSync(cacheDir, { recursive: true });
+    // A clock set back makes the entry look new: it counts as old instead.
     now = t0;
     await get('127.0.0.1:5000', opts);
-    now = t0 + 3_230_000;
-    await get('127.0.0.1:5000', opts);
     expect(gateway.calls).toBe(3);
-    now = t0 + 3_250_000;
+  });
+
+  it('never reuses a token within 60 s (or 10% of its lifetime) of its expiry', async () => {
+    const t0 = Date.now();
+    let now = t0;
+    const opts = { now: () => now };
+    gateway.behaviour = issueToken(70);
     await get('127.0.0.1:5000', opts);
-    expect(gateway.calls).toBe(4);
+    now = t0 + 9_000;
+    await get('127.0.0.1:5000', opts);
+    expect(gateway.calls).toBe(1);
+    now = t0 + 11_000;
+    await get('127.0.0.1:5000', opts);
+    expect(gateway.calls).toBe(2);
+  });
+
+  it('drops its token when the gateway refuses the device, says why, and gets a new one once the device is back', async () => {
+    const t0 = Date.now();
+    let now = t0;
+    const opts = { now: () => now };
+    const held = parse((await get('127.0.0.1:5000', opts)).stdout);
+    gateway.behaviour = refuse(403, 'device_disabled', 'the device is disabled');
+    now = t0 + 31_000;
+    const refused = await get('127.0.0.1:5000', opts);
+    expect(refused).toEqual({ stdout: 'tollgate: the gateway refused this device: the device is disabled (device_disabled)\n', exitCode: 1 });
+    // The dead token is gone from the cache: nothing hands it out again, even within the half minute.
+    gateway.behaviour = issueToken(600);
+    now = t0 + 32_000;
+    const back = parse((await get('127.0.0.1:5000', opts)).stdout);
+    expect(back.Secret).not.toBe(held.Secret);
+    expect(gateway.calls).toBe(3);
+  });
+
+  it('hands out the token it holds while the gateway is down, asking again every half minute', async () => {
+    const t0 = Date.now();
+    let now = t0;
+    const opts = { now: () => now };
+    gateway.behaviour = issueToken(3600);
+    const held = parse((await get('127.0.0.1:5000', opts)).stdout);
+    gateway.behaviour = refuse(503, 'store_busy', 'the store is busy; retry shortly');
+    for (const [at, calls] of [
+      [31_000, 2],
+      [45_000, 2],
+      [62_000, 3],
+    ] as const) {
+      now = t0 + at;
+      expect(parse((await get('127.0.0.1:5000', opts)).stdout).Secret).toBe(held.Secret);
+      expect(gateway.calls).toBe(calls);
+    }
   });
 
   it('keeps the cache private: directory 0700, file 0600', async () => {

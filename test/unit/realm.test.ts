@@ -215,8 +215,8 @@ describe('realm: refusals', () => {
     const creds = await t.deviceToken(d);
     expect((await get({ service: SERVICE, scope: pull('acme/app') }, creds)).status).toBe(200);
     await setDeviceState(t.deps, OPERATOR, acme, d.uuid, 'revoked', 'stolen');
-    // Revocation deletes the device's tokens, so the secret is no longer known at all.
-    await expectRefused(await get({ service: SERVICE, scope: pull('acme/app') }, creds), 'token_unknown');
+    // Revocation revokes the device's tokens; the refusal says why, under the device.
+    await expectRefused(await get({ service: SERVICE, scope: pull('acme/app') }, creds), 'device_revoked', `device:${d.uuid}`);
   });
 
   /** A token row that survived its device's change of state (minted concurrently with it). */
@@ -257,7 +257,7 @@ describe('realm: refusals', () => {
     const creds = await t.deviceToken(d);
     expect((await get({ service: SERVICE }, creds)).status).toBe(200);
     await setCaState(t.deps, OPERATOR, f, d.caId, 'revoked', 'key leaked');
-    await expectRefused(await get({ service: SERVICE }, creds), 'token_unknown');
+    await expectRefused(await get({ service: SERVICE }, creds), 'ca_revoked', `device:${d.uuid}`);
     await expectRefused(await get({ service: SERVICE }, await lateToken(d)), 'ca_revoked', `device:${d.uuid}`);
   });
 

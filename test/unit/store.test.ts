@@ -97,22 +97,22 @@ describe('SqliteStore', () => {
     store.close();
   });
 
-  it('deletes a device token as soon as the device leaves the active state', async () => {
+  it('revokes a device token as soon as the device leaves the active state, and keeps it until it expires', async () => {
     const store = new SqliteStore(path);
     await seed(store);
-    expect(await store.findTokenBySecretHash('h1')).toMatchObject({ deviceState: 'active', caState: 'active', factoryName: 'acme' });
+    expect(await store.findTokenBySecretHash('h1')).toMatchObject({ deviceState: 'active', caState: 'active', factoryName: 'acme', revokedAt: null });
     await store.setDeviceState('d1', 'disabled', 'lost', audit);
-    expect(await store.findTokenBySecretHash('h1')).toBeNull();
+    expect(await store.findTokenBySecretHash('h1')).toMatchObject({ deviceState: 'disabled', revokedAt: expect.any(Number) });
     store.close();
   });
 
-  it('deletes the tokens of every device under a revoked CA and bumps the CA change version', async () => {
+  it('revokes the tokens of every device under a revoked CA and bumps the CA change version', async () => {
     const store = new SqliteStore(path);
     await seed(store);
     const before = await store.changeVersion('device_cas');
     await store.setDeviceCaState('ca-1', 'revoked', 'key leaked', audit);
     expect(await store.changeVersion('device_cas')).toBe(before + 1);
-    expect(await store.findTokenBySecretHash('h1')).toBeNull();
+    expect(await store.findTokenBySecretHash('h1')).toMatchObject({ caState: 'revoked', revokedAt: expect.any(Number) });
     expect((await store.getDevice('d1'))?.caState).toBe('revoked');
     store.close();
   });
@@ -236,13 +236,13 @@ describe('SqliteStore group commit', () => {
     store.close();
   });
 
-  it('keeps the order of writes: a queued token is written before a later revocation deletes it', async () => {
+  it('keeps the order of writes: a queued token is written before a later revocation revokes it', async () => {
     const store = new SqliteStore(path);
     await seed(store);
     const queued = store.insertToken(deviceToken('tok_r', 'hr'), minted('tok_r'));
     await store.setDeviceState('d1', 'revoked', 'stolen', audit);
     await queued;
-    expect(await store.getToken('tok_r')).toBeNull();
+    expect((await store.getToken('tok_r'))?.revokedAt).toEqual(expect.any(Number));
     const actions = (await store.listAudit()).map((r) => r.action);
     expect(actions.slice(-2)).toEqual(['token.minted', 'test']);
     store.close();

@@ -77,8 +77,12 @@ export function caRows(
       if (!r) throw notFound('ca_not_found', `no device CA with id ${id}`);
       core.stmt('UPDATE device_cas SET state = ?, state_reason = ? WHERE id = ?').run(state, reason, id);
       if (state === 'revoked') {
-        // A revoked CA cuts off every device under it at once: their tokens die with it.
-        core.stmt('DELETE FROM api_tokens WHERE device_uuid IN (SELECT uuid FROM devices WHERE ca_id = ?)').run(id);
+        // A revoked CA cuts off every device under it at once: their tokens die with it (revoked,
+        // and kept until they expire so that the realm can tell why).
+        core.stmt('UPDATE api_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND device_uuid IN (SELECT uuid FROM devices WHERE ca_id = ?)').run(
+          Date.now(),
+          id,
+        );
       }
       core.bump('device_cas');
       core.audit(audit);

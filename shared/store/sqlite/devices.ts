@@ -153,8 +153,9 @@ export function deviceRows(
         now,
         uuid,
       );
-      // Tokens of a device that is no longer active must not outlive that decision.
-      if (state !== 'active') core.stmt('DELETE FROM api_tokens WHERE device_uuid = ?').run(uuid);
+      // Tokens of a device that is no longer active must not outlive that decision. They are revoked,
+      // not deleted, until they expire: a device presenting one then hears why it was refused.
+      if (state !== 'active') core.stmt('UPDATE api_tokens SET revoked_at = ? WHERE device_uuid = ? AND revoked_at IS NULL').run(now, uuid);
       core.audit(audit);
       return toDevice({ ...r, state, state_reason: reason, updated_at: now });
     });

@@ -1,6 +1,5 @@
 import crypto, { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { createCsr, derToPem, generateKeyPair, issueCertificate, parseCertificat
 import { x509 } from '../../shared/pki/peculiar.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
+import { deviceGet } from '../support/device-client.js';
 
 /**
  * What one factory's CAs can do to another factory's devices, and how the gateway judges a device
@@ -140,21 +140,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   return 'accepted';
 }
 
-function get(g: RunningGateway, path: string, creds: { key: string; cert: string }): Promise<{ status: number; code: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port: g.port, path, ca: material.caPem, servername: 'localhost', key: creds.key, cert: creds.cert, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (g: RunningGateway, path: string, creds: { key: string; cert: string }) => deviceGet({ port: g.port, caPem: material.caPem }, path, creds);
 
 describe('one factory\'s CAs cannot shadow another factory\'s', () => {
   const SUBJECT = { CN: 'Fleet Device CA', O: 'Example Industries' };

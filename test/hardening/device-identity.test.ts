@@ -1,6 +1,5 @@
 import crypto, { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -16,6 +15,7 @@ import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
+import { deviceGet } from '../support/device-client.js';
 
 /**
  * Device identity is global: a UUID names one device in the whole deployment (it is the token
@@ -63,18 +63,7 @@ async function enroll(factory: string, uuid: string) {
   return { status: res.status, code: res.body.error?.code as string | undefined, message: (res.body.error?.message as string | undefined)?.replaceAll(uuid, '<uuid>') };
 }
 
-function hubCreds(creds: { key: string; cert: string }): Promise<{ status: number; code: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: gateway.port, path: '/hub-creds/', ca: material.caPem, servername: 'localhost', ...creds, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
 
 describe('a device UUID another factory holds', () => {
   it('is refused at enrollment exactly as one of the factory\'s own, naming no factory', async () => {

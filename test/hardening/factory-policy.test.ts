@@ -1,6 +1,5 @@
 import crypto, { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -16,6 +15,7 @@ import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
+import { deviceGet } from '../support/device-client.js';
 
 /**
  * A factory admin's settings against the operator's configuration: a factory may only narrow the
@@ -69,18 +69,7 @@ async function csr(algorithm: KeyAlgorithm = 'ec-p256') {
   return { csr: await createCsr({ subject: { commonName: uuid, organizationalUnit: 'acme' }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] }) };
 }
 
-function hubCreds(creds: { key: string; cert: string }): Promise<{ status: number; code: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: gateway.port, path: '/hub-creds/', ca: material.caPem, servername: 'localhost', ...creds, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
 
 describe('factory settings only narrow the operator\'s certificate policy', () => {
   it.each([

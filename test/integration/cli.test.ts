@@ -34,9 +34,9 @@ interface Run {
 }
 
 /** Asynchronous on purpose: the remote-mode tests serve the admin API from this very process. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = dir): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -78,17 +78,9 @@ describe('tollgate away from its data', () => {
   it('refuses to work on a store that is not there, and leaves nothing behind in the directory it ran in', async () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'tollgate-elsewhere-'));
     try {
-      const env = Object.fromEntries(Object.entries(baseEnv).filter(([k]) => k !== 'TOLLGATE_CONFIG'));
       for (const args of [['factory', 'list'], ['device', 'list', 'demo'], ['audit-all'], ['registry-config']]) {
-        const r = await new Promise<Run>((done, fail) => {
-          const child = spawn(process.execPath, [CLI, ...args], { cwd: elsewhere, env, stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-          child.on('error', fail);
-          child.on('close', (code) => done({ status: code ?? -1, stdout, stderr }));
-        });
+        // No TOLLGATE_CONFIG: the defaults, relative to the directory it runs in.
+        const r = await cli(args, { TOLLGATE_CONFIG: '' }, elsewhere);
         expectError(r, 1, 'store_missing');
         expect(r.stderr).toContain(join(elsewhere, 'data', 'tollgate.db'));
       }

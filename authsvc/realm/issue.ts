@@ -7,7 +7,7 @@ import { tokenParty } from './authenticate.js';
 import type { Identity, IssuedToken, Party, TokenRequest } from './types.js';
 
 /**
- * Issuing: the registry JWT, signed with the active key, and (asked for with a Tollgate token) a
+ * Issuing: the registry JWT, signed with the active key, and (asked for with an API token) a
  * refresh token; both recorded as one `realm.token_issued` event, in one store write.
  */
 
@@ -39,15 +39,10 @@ export function formatAccess(access: readonly AccessEntry[]): string {
 }
 
 /** A refresh token standing for the same subject, bound to this service, never outliving what it stands for. */
-async function newRefreshToken(issuer: Issuer, token: TokenAuthView, now: number): Promise<{ secret: string; record: NewTokenRecord }> {
-  const { settings, deps } = issuer;
+function newRefreshToken(issuer: Issuer, token: TokenAuthView, now: number): { secret: string; record: NewTokenRecord } {
+  const { settings } = issuer;
   let expiresAt = now + settings.refreshTokenTtlSeconds * 1000;
-  if (token.expiresAt !== null && token.kind === 'api') expiresAt = Math.min(expiresAt, token.expiresAt);
-  if (token.deviceUuid !== null) {
-    // A device's credentials never outlive its certificate (as its device tokens do not).
-    const device = await deps.store.getDevice(token.deviceUuid);
-    if (device) expiresAt = Math.min(expiresAt, device.notAfter);
-  }
+  if (token.expiresAt !== null) expiresAt = Math.min(expiresAt, token.expiresAt);
   const { secret, secretHash } = newSecret('refresh');
   return {
     secret,
@@ -87,12 +82,15 @@ export async function issueToken(issuer: Issuer, request: TokenRequest, identity
   const event = { type: 'realm.token_issued' as const, ...party, source: request.source, details };
 
   // The refresh grant gets the same refresh token back: rotating it would cost a write and buys
-  // nothing while the token stays bound to its subject's current state. Accounts get none: their
-  // credentials (a password, an OIDC token, an identity document, a hook's verdict) are checked
-  // afresh on every token request.
+  // nothing while the token stays bound to its subject's current state. Only API tokens get a
+  // refresh token. Accounts do not: their credentials (a password, an OIDC token, an identity
+  // document, a hook's verdict) are checked afresh on every token request. Devices do not: their
+  // credential is their key, and the gateway mints a fresh device token whenever the helper asks; a
+  // refresh token would only be a second, longer-lived credential to steal, outliving the device
+  // token it came from, the certificate's renewal and a key change.
   let refreshToken: string | null = request.credentials.kind === 'refresh_token' ? request.credentials.secret : null;
-  if (request.offline && refreshToken === null && identity.kind === 'token') {
-    const created = await newRefreshToken(issuer, identity.token, now);
+  if (request.offline && refreshToken === null && identity.kind === 'token' && identity.token.deviceUuid === null) {
+    const created = newRefreshToken(issuer, identity.token, now);
     refreshToken = created.secret;
     details.refreshTokenId = created.record.id;
     await commit(deps, event, (audit) => deps.store.insertToken(created.record, audit));

@@ -26,6 +26,7 @@ export const REFUSALS = {
   token_revoked: ['unauthenticated', 'the token has been revoked; obtain a new one'],
   token_expired: ['unauthenticated', 'the token has expired; obtain a new one'],
   service_mismatch: ['unauthenticated', 'the refresh token was issued for another service'],
+  device_refresh_not_supported: ['unauthenticated', 'devices get no refresh tokens: the credential helper gets a new device token from the gateway'],
   parent_token_unknown: ['unauthenticated', 'the API token this refresh token came from no longer exists'],
   parent_token_revoked: ['unauthenticated', 'the API token this refresh token came from has been revoked'],
   parent_token_expired: ['unauthenticated', 'the API token this refresh token came from has expired'],

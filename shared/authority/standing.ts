@@ -105,6 +105,8 @@ export async function authenticateTokenHash(deps: Pick<AuthorityDeps, 'store' | 
   if (!token || !expect.kinds.includes(token.kind)) return refuse('token_unknown');
   const kind = token.kind;
   if (expect.username !== null && !constantTimeEqual(expect.username, token.subject)) return refuse('username_mismatch', token);
+  // Devices get no refresh tokens; one made by an earlier version is not honoured.
+  if (kind === 'refresh' && token.deviceUuid !== null) return refuse('device_refresh_not_supported', token);
   const now = deps.now();
   // A device's standing first: its tokens were revoked with it, and the device (and the operator
   // reading the audit trail) should hear why, not merely that the token is dead.

@@ -227,4 +227,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX api_tokens_parent ON api_tokens(parent_id) WHERE parent_id IS NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'devices hold no refresh tokens',
+    sql: `
+      -- A device's refresh token outlived the device token it came from (an hour) by up to 30 days,
+      -- its certificate's renewal and a key change. Devices get none any more; those issued go.
+      DELETE FROM api_tokens WHERE kind = 'refresh' AND device_uuid IS NOT NULL;
+    `,
+  },
 ];

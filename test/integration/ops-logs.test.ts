@@ -116,17 +116,12 @@ describe('logs', () => {
     secrets.deviceToken = minted.body.Secret as string;
     const username = minted.body.Username as string;
 
-    // Realm exchange: Basic with an offline token, then the refresh grant, then a refusal.
-    const basic = await realm(`?service=tollgate-registry&scope=repository:acme/app:pull&offline_token=true`, {
+    // Realm exchange: Basic, then a refusal.
+    const basic = await realm(`?service=tollgate-registry&scope=repository:acme/app:pull`, {
       headers: { authorization: basicAuthorization(username, secrets.deviceToken) },
     });
     expect(basic.status).toBe(200);
-    const basicBody = (await basic.json()) as { token: string; refresh_token: string };
-    secrets.registryJwt = basicBody.token;
-    secrets.refreshToken = basicBody.refresh_token;
-    const refreshed = await realm('', form({ grant_type: 'refresh_token', refresh_token: secrets.refreshToken, service: 'tollgate-registry', client_id: 'test' }));
-    expect(refreshed.status).toBe(200);
-    secrets.refreshedJwt = ((await refreshed.json()) as { access_token: string }).access_token;
+    secrets.registryJwt = ((await basic.json()) as { token: string }).token;
     secrets.wrongPassword = 'tgd_' + 'Q'.repeat(43);
     const wrong = await realm('', form({ grant_type: 'password', username, password: secrets.wrongPassword, service: 'tollgate-registry', client_id: 'test' }));
     expect(wrong.status).toBe(401);
@@ -140,6 +135,14 @@ describe('logs', () => {
     });
     expect(ci.status).toBe(200);
     secrets.ciJwt = ((await ci.json()) as { token: string }).token;
+    // An offline token for it, then the refresh grant.
+    const offline = await realm(`?service=tollgate-registry&scope=repository:acme/app:pull&offline_token=true`, {
+      headers: { authorization: basicAuthorization(created.body.username as string, secrets.apiToken) },
+    });
+    secrets.refreshToken = ((await offline.json()) as { refresh_token: string }).refresh_token;
+    const refreshed = await realm('', form({ grant_type: 'refresh_token', refresh_token: secrets.refreshToken, service: 'tollgate-registry', client_id: 'test' }));
+    expect(refreshed.status).toBe(200);
+    secrets.refreshedJwt = ((await refreshed.json()) as { access_token: string }).access_token;
 
     // State change, then a refused mint.
     expect((await adminPost(`/factories/acme/devices/${uuid}/disable`, {})).status).toBe(200);

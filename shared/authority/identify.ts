@@ -63,9 +63,15 @@ async function judge(deps: AuthorityDeps, cert: PresentedCertificate): Promise<{
   let retired: boolean | undefined;
   const isRetired = async () => (retired ??= await deps.store.isCertificateRetired(cert.fingerprint256));
   let device = await deps.store.getDevice(uuid);
-  // A rotated-out certificate must not come back through just-in-time registration after its
-  // device was deleted; nor may an expired one register.
-  if (!device && cert.der && cert.notAfter > now && !(await isRetired())) device = await registerJustInTime(deps, cert.der);
+  if (!device) {
+    // A deleted device does not come back: not just in time, not with any certificate naming it.
+    // Another factory's tombstone is told nothing more than an unknown UUID.
+    const tombstone = await deps.store.getDeviceTombstone(uuid);
+    if (tombstone?.factoryName === cert.organizationalUnit) return { device: null, refusal: refusalError('device_deleted') };
+    // A rotated-out certificate must not come back through just-in-time registration either; nor
+    // may an expired one register.
+    if (tombstone === null && cert.der && cert.notAfter > now && !(await isRetired())) device = await registerJustInTime(deps, cert.der);
+  }
   const reason = await deviceStanding({ now, device, presented: cert, isRetired });
   if (device && reason !== 'certificate_expired' && reason !== 'certificate_mismatch' && reason !== 'certificate_superseded') {
     device = await supersedePrevious(deps, device, cert);

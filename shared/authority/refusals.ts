@@ -33,6 +33,7 @@ export const REFUSALS = {
 
   // ---- the device a credential stands for ----
   device_unknown: ['forbidden', 'the device is not enrolled'],
+  device_deleted: ['forbidden', 'the device was deleted; only its factory can enroll it again, explicitly'],
   device_pending: ['forbidden', 'the device is awaiting activation by a factory admin'],
   device_disabled: ['forbidden', 'the device is disabled'],
   device_revoked: ['forbidden', 'the device is revoked'],

@@ -236,4 +236,21 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM api_tokens WHERE kind = 'refresh' AND device_uuid IS NOT NULL;
     `,
   },
+  {
+    version: 9,
+    name: 'tombstones of deleted devices',
+    sql: `
+      -- What stays of a deleted device: its UUID is not free again. Just-in-time registration never
+      -- brings it back; a UUID that was revoked is never used again by anyone; another factory cannot
+      -- take it; a test device's UUID is only ever a test device's. Deleting a UUID again keeps the
+      -- strongest facts (revoked once, test once). Its certificates go on the retired list.
+      CREATE TABLE device_tombstones (
+        uuid        TEXT PRIMARY KEY,
+        factory_id  TEXT NOT NULL REFERENCES factories(id) ON DELETE CASCADE,
+        was_test    INTEGER NOT NULL CHECK (was_test IN (0, 1)),
+        revoked     INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+        deleted_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

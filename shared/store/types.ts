@@ -58,6 +58,18 @@ export interface DeviceAuthView extends Device {
   previousCertificateFingerprint: string | null;
 }
 
+/** What stays of a deleted device (see deleteDevice). */
+export interface DeviceTombstone {
+  uuid: string;
+  factoryId: string;
+  factoryName: string;
+  /** It was a test device (at any of its deletions). */
+  wasTest: boolean;
+  /** It was revoked (before any of its deletions): the UUID is never used again. */
+  revoked: boolean;
+  deletedAt: number;
+}
+
 /** What a rotation writes: the new certificate, and what happens to the ones before it. */
 export interface DeviceCertificateRotation {
   certificatePem: string;
@@ -216,7 +228,12 @@ export interface Store {
   countDevicesByCa(factoryId: string): Promise<Map<string, Record<DeviceState, number>>>;
   /** Changes the state; leaving `active` also revokes every token of the device (kept until it expires). */
   setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
+  /**
+   * Deletes the device and leaves its tombstone (getDeviceTombstone) and its current and previous
+   * certificates on the retired list, in one transaction.
+   */
   deleteDevice(uuid: string, audit: AuditEntry): Promise<void>;
+  getDeviceTombstone(uuid: string): Promise<DeviceTombstone | null>;
   /** Installs a rotated certificate; fails with certificate_in_use if another device has it. */
   rotateDeviceCertificate(uuid: string, rotation: DeviceCertificateRotation, audit: AuditEntry): Promise<void>;
   /**

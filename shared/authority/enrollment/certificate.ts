@@ -3,7 +3,7 @@ import { isIssuedBy, parseCertificate, type CertificateInfo } from '../../pki/in
 import type { DeviceCa, Factory } from '../../store/types.js';
 import { by, type Actor, type AuthorityDeps } from '../context.js';
 import { assertLabel } from '../names.js';
-import { enroll, insertEnrolledDevice, refuseEnrolled, subjectDevice, type EnrollmentClaim, type EnrollmentMethod } from './method.js';
+import { enroll, insertEnrolledDevice, refuseTaken, subjectDevice, type EnrollmentClaim, type EnrollmentMethod } from './method.js';
 import type { Enrolled } from './types.js';
 
 /** Enrollment from a certificate one of the factory's CAs issued (the factory signed it offline). */
@@ -51,7 +51,12 @@ export const certificateEnrollment: EnrollmentMethod<Input, Claim, Enrolled> = {
     return { ...certificateClaim(factory, subjectDevice(cert.subject, factory, 'certificate'), cert), actor, name };
   },
   ca: (deps, claim) => issuingCa(deps, claim.factory, claim.subject.certificate),
-  admit: (deps, claim) => refuseEnrolled(deps, claim.uuid),
+  async admit(deps, claim) {
+    if (await deps.store.isCertificateRetired(claim.subject.certificate.fingerprint256)) {
+      throw conflict('certificate_retired', 'this certificate belonged to a device that was renewed or deleted: it is never accepted again');
+    }
+    await refuseTaken(deps, claim, false);
+  },
   async record(deps, claim, ca, certificate) {
     const actor = by(claim.actor);
     const device = await insertEnrolledDevice(deps, { actor, claim, ca, certificate, via: 'certificate', name: claim.name, test: false, state: 'active', stateReason: null });

@@ -4,7 +4,7 @@ import type { Factory } from '../../store/types.js';
 import { by, type Actor, type AuthorityDeps } from '../context.js';
 import { signingCaFor } from '../factories.js';
 import { assertLabel } from '../names.js';
-import { enroll, insertEnrolledDevice, refuseEnrolled, subjectDevice, type EnrollmentClaim, type EnrollmentMethod } from './method.js';
+import { enroll, insertEnrolledDevice, refuseTaken, subjectDevice, type EnrollmentClaim, type EnrollmentMethod } from './method.js';
 import type { CertificatePolicy } from './policy.js';
 import type { Enrolled } from './types.js';
 
@@ -88,7 +88,7 @@ export const csrEnrollment: EnrollmentMethod<Input, Claim, Enrolled> = {
   },
   lifetimeMs: (claim, policy) => (claim.input.request.test ? testLifetimeMs(claim.input.request, policy) : enrolledLifetimeMs(claim.input.request, policy)),
   ca: (deps, claim) => signingCaFor(deps, claim.factory, claim.input.request.caId),
-  admit: (deps, claim) => refuseEnrolled(deps, claim.uuid),
+  admit: (deps, claim) => refuseTaken(deps, claim, claim.input.request.test === true),
   async record(deps, claim, ca, certificate) {
     const test = claim.input.request.test === true;
     const actor = by(claim.input.actor);

@@ -8,8 +8,9 @@ import { certificateClaim } from './certificate.js';
 import { enroll, insertEnrolledDevice, type EnrollmentClaim, type EnrollmentMethod } from './method.js';
 
 /**
- * Just-in-time registration: an unknown device whose certificate one of its factory's active CAs
- * issued is enrolled on first contact, when that factory has opted in. TLS has already verified
+ * Just-in-time registration: an unknown device whose certificate one of its factory's active
+ * external CAs issued is enrolled on first contact, when that factory has opted in. Never a UUID
+ * that was deleted (identifyDevice refuses those before asking). TLS has already verified
  * the chain; this finds which CA of which factory issued it and holds the subject to that factory
  * (OU = factory name, CN = a UUID), so a factory's CA cannot register devices into another factory.
  * The certificate then passes the same policy as any other enrollment (method.ts).
@@ -43,8 +44,10 @@ async function candidate(deps: AuthorityDeps, der: Buffer): Promise<Candidate | 
   if (!factory) return null;
   const settings = await deps.store.getFactorySettings(factory.id);
   if (!settings || settings.jitMode === 'off') return null;
-  // Disabled CAs register nobody new; revoked ones nobody at all.
-  const cas = (await deps.store.listDeviceCas({ factoryId: factory.id })).filter((c) => c.state === 'active');
+  // Only the factory's own (external) CAs: what its online CA issued, Tollgate issued at an explicit
+  // enrollment (test devices among them), so an unknown device with such a certificate is no new
+  // device. Disabled CAs register nobody new; revoked ones nobody at all.
+  const cas = (await deps.store.listDeviceCas({ factoryId: factory.id })).filter((c) => c.state === 'active' && c.kind === 'external');
   const ca = cas.find((c) => isIssuedBy(cert, certificateInfoFromX509(new X509Certificate(c.certificatePem))));
   return ca ? { cert, uuid, factory, jitMode: settings.jitMode, ca } : null;
 }

@@ -106,11 +106,22 @@ export function subjectDevice(subject: { commonName?: string; organizationalUnit
   return uuid;
 }
 
-export async function refuseEnrolled(deps: AuthorityDeps, uuid: string): Promise<void> {
-  // Device UUIDs are global (the token username, the JWT subject, what the gateway looks up by CN).
-  // The answer is the same whichever factory holds the UUID, and names none.
-  if (await deps.store.getDevice(uuid)) {
-    throw conflict('device_exists', `device UUID ${uuid} is already in use; a UUID names one device across every factory: generate a new one`);
+/**
+ * Refuses a UUID that is not the factory's to enroll (as a test device or not). Device UUIDs are
+ * global (the token username, the JWT subject, what the gateway looks up by CN): a UUID in use, one
+ * that was revoked and deleted, and one another factory deleted are all refused alike, naming no
+ * factory. A factory may enroll again a UUID it deleted without revoking, as what it was: a test
+ * device's UUID is only ever a test device's.
+ */
+export async function refuseTaken(deps: AuthorityDeps, claim: Pick<EnrollmentClaim, 'factory' | 'uuid'>, test: boolean): Promise<void> {
+  const { factory, uuid } = claim;
+  const taken = () =>
+    conflict('device_exists', `device UUID ${uuid} is taken; a UUID names one device across every factory, and a revoked one is never used again: generate a new one`);
+  if (await deps.store.getDevice(uuid)) throw taken();
+  const tombstone = await deps.store.getDeviceTombstone(uuid);
+  if (tombstone && (tombstone.revoked || tombstone.factoryId !== factory.id)) throw taken();
+  if (tombstone?.wasTest && !test) {
+    throw conflict('device_uuid_test_only', `device UUID ${uuid} was a test device's: it can be enrolled again as a test device only`);
   }
 }
 

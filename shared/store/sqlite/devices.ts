@@ -1,5 +1,5 @@
 import { conflict, notFound } from '../../errors.js';
-import type { AnnouncedNextKey, AuditEntry, CaState, Device, DeviceAuthView, DeviceCertificateRotation, DeviceListOptions, DeviceState, Store } from '../types.js';
+import type { AnnouncedNextKey, AuditEntry, CaState, Device, DeviceAuthView, DeviceCertificateRotation, DeviceListOptions, DeviceState, DeviceTombstone, Store } from '../types.js';
 import { isUniqueViolation, num, pageSize, str, strOrNull, type Row, type SqliteCore } from './core.js';
 
 /** Devices, their certificates (current, previous, retired) and their states. */
@@ -65,6 +65,7 @@ export function deviceRows(
   | 'countDevicesByCa'
   | 'setDeviceState'
   | 'deleteDevice'
+  | 'getDeviceTombstone'
   | 'rotateDeviceCertificate'
   | 'retirePreviousCertificate'
   | 'isCertificateRetired'
@@ -163,10 +164,39 @@ export function deviceRows(
 
   async deleteDevice(uuid: string, audit: AuditEntry): Promise<void> {
     core.write(() => {
-      const info = core.stmt('DELETE FROM devices WHERE uuid = ?').run(uuid);
-      if (info.changes === 0) throw notFound('device_not_found', `no device with UUID ${uuid}`);
+      const r = core.stmt('SELECT * FROM devices WHERE uuid = ?').get(uuid) as Row | undefined;
+      if (!r) throw notFound('device_not_found', `no device with UUID ${uuid}`);
+      const now = Date.now();
+      core.stmt(
+        `INSERT INTO device_tombstones(uuid, factory_id, was_test, revoked, deleted_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(uuid) DO UPDATE SET was_test = max(was_test, excluded.was_test), revoked = max(revoked, excluded.revoked),
+                                         deleted_at = excluded.deleted_at`,
+      ).run(uuid, str(r.factory_id), num(r.is_test), str(r.state) === 'revoked' ? 1 : 0, now);
+      for (const fingerprint of [r.certificate_fingerprint, r.previous_certificate_fingerprint]) {
+        if (fingerprint === null || fingerprint === undefined) continue;
+        core.stmt('INSERT OR IGNORE INTO retired_certificates(fingerprint256, device_uuid, retired_at) VALUES (?, ?, ?)').run(str(fingerprint), uuid, now);
+      }
+      core.stmt('DELETE FROM devices WHERE uuid = ?').run(uuid);
       core.audit(audit);
     });
+  },
+
+  async getDeviceTombstone(uuid: string): Promise<DeviceTombstone | null> {
+    const r = core.read(
+      () =>
+        core.stmt('SELECT t.*, f.name AS factory_name FROM device_tombstones t JOIN factories f ON f.id = t.factory_id WHERE t.uuid = ?').get(uuid) as
+          | Row
+          | undefined,
+    );
+    if (!r) return null;
+    return {
+      uuid: str(r.uuid),
+      factoryId: str(r.factory_id),
+      factoryName: str(r.factory_name),
+      wasTest: num(r.was_test) === 1,
+      revoked: num(r.revoked) === 1,
+      deletedAt: num(r.deleted_at),
+    };
   },
 
   async rotateDeviceCertificate(uuid: string, rotation: DeviceCertificateRotation, audit: AuditEntry): Promise<void> {

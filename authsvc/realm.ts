@@ -15,12 +15,13 @@ import { record, type AuthorityDeps } from '../shared/authority/index.js';
 import { realmUrl, type Config } from '../shared/config.js';
 import { isTollgateError } from '../shared/errors.js';
 import { statusOf } from '../shared/http/status.js';
+import type { RateLimitedAnswer } from '../shared/http/rate-limited.js';
 import type { Logger } from '../shared/log.js';
 import type { Acl } from './acl.js';
 import type { AccountAuthenticator, AuthnContext, AuthorizationHook } from './authn/types.js';
 import { accountLink, authenticate, tollgateSecrets } from './realm/authenticate.js';
 import { accountAcl, authorize, tokenPolicy } from './realm/authorize.js';
-import { issueToken, type IssueSettings } from './realm/issue.js';
+import { issueToken, subjectOf, type IssueSettings } from './realm/issue.js';
 import { dialectOf, invalidRequest, methodNotAllowed, readTokenRequest, RequestError } from './realm/request.js';
 import type { Dialect, RealmOutcome, RealmRequest, Refusal, TokenRequest } from './realm/types.js';
 
@@ -52,6 +53,11 @@ export interface RealmOptions {
   log?: Logger;
   /** Absent: only Tollgate secrets are accepted. */
   accounts?: RealmAccounts;
+  /**
+   * The per-subject rate limit, asked with the actor the credentials proved (`device:<uuid>`,
+   * `token:<id>`, `user:<name>`...), never with a name they merely claim: a 429 answer, or null.
+   */
+  limitSubject?: (subject: string) => RateLimitedAnswer | null;
 }
 
 export const AUDIT_REFUSED = 'realm.refused';
@@ -69,7 +75,7 @@ export function realmSettings(config: Config, realm?: string): RealmSettings {
   };
 }
 
-export function createRealm({ settings, deps, keyring, log, accounts }: RealmOptions): Realm {
+export function createRealm({ settings, deps, keyring, log, accounts, limitSubject }: RealmOptions): Realm {
   const chain = [tollgateSecrets(deps), ...(accounts?.authenticators ?? []).map(accountLink)];
   const hasAccounts = (accounts?.authenticators.length ?? 0) > 0;
   const authorizers = [tokenPolicy, ...(accounts ? [accountAcl(accounts.acl, accounts.authorizationHook)] : [])];
@@ -94,6 +100,8 @@ export function createRealm({ settings, deps, keyring, log, accounts }: RealmOpt
     const context: AuthnContext = { now: deps.now(), source: request.source, service: settings.service };
     const auth = await authenticate(chain, tokenRequest.credentials, context, hasAccounts);
     if (!auth.ok) return refuse(tokenRequest, auth.refusal);
+    const limited = limitSubject?.(subjectOf(auth.identity).party.actor);
+    if (limited) return { kind: 'rate_limited', dialect, answer: limited };
     const access = await authorize(authorizers, auth.identity, tokenRequest.scopes, context);
     return { kind: 'issued', dialect, token: await issueToken(issuer, tokenRequest, auth.identity, access) };
   }

@@ -175,6 +175,11 @@ function basicUsername(req: IncomingMessage): string | null {
   return parsed.ok ? parsed.credentials.username : null;
 }
 
+/** A refusal of the client's making: refused credentials, or a request refused as it stands (4xx). */
+function countsAsFailure(outcome: RealmOutcome): boolean {
+  return outcome.kind === 'refused' || (outcome.kind === 'invalid' && outcome.status >= 400 && outcome.status < 500);
+}
+
 export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { realmPath, keyring, store, log, metrics, limiter } = options;
   const routeOf = (req: IncomingMessage): string => {
@@ -216,15 +221,29 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     return reply(503, { ...report.body, ...(key ? {} : { problem: keyring.problem }) }, { 'Retry-After': String(report.retryAfterSeconds) });
   };
 
-  /** The realm route: limits and the body here, every answer a realm outcome (and the realm URL its challenge names). */
+  /**
+   * The realm route: the source's limits and the body here, every answer a realm outcome (and the
+   * realm URL its challenge names). The subject's limit is the realm's to apply, once the
+   * credentials proved who it is (limitSubject). Every refusal, before or after the credentials
+   * were checked, counts toward the source's back-off.
+   */
   async function realmRoute(req: IncomingMessage, method: string, query: string): Promise<[RealmOutcome, string]> {
+    const source = req.socket.remoteAddress ?? null;
+    const answer = await realmAnswer(req, method, query, source);
+    const [outcome] = answer;
+    if (countsAsFailure(outcome)) limiter?.failed(source);
+    // Refused credentials are counted as their refusal events are published; a refused request here.
+    if (outcome.kind === 'invalid' && outcome.status < 500) metrics?.tokensRefused.inc({ service: metrics.service, reason: outcome.reason });
+    return answer;
+  }
+
+  async function realmAnswer(req: IncomingMessage, method: string, query: string, source: string | null): Promise<[RealmOutcome, string]> {
     const dialect: Dialect = method === 'POST' ? 'oauth' : 'registry';
     if (method !== 'GET' && method !== 'POST') return [{ kind: 'invalid', dialect, ...methodNotAllowed(method) }, ''];
     if (query.length > MAX_QUERY_BYTES) return [realmInvalid(dialect, 414, 'query_too_large', `the query string is longer than ${MAX_QUERY_BYTES} bytes`), ''];
     const realm = options.realm();
     if (!realm) return [realmInvalid(dialect, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' }), ''];
-    const source = req.socket.remoteAddress ?? null;
-    const verdict = limiter?.check({ source, subject: basicUsername(req) });
+    const verdict = limiter?.checkSource(source);
     if (verdict) return [{ kind: 'rate_limited', dialect, answer: rateLimited(verdict, 'token requests', metrics) }, realm.realmUrl];
     let body: string | undefined;
     if (method === 'POST') {
@@ -234,7 +253,6 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
       body = read.text;
     }
     const outcome = await realm({ method, query: new URLSearchParams(query), basic: basicOf(req), ...(body !== undefined ? { body } : {}), source });
-    if (outcome.kind === 'refused') limiter?.failed(source);
     return [outcome, realm.realmUrl];
   }
 
@@ -322,6 +340,10 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
     deps,
     keyring,
     log,
+    limitSubject: (subject) => {
+      const verdict = limiter.checkSubject(subject);
+      return verdict ? rateLimited(verdict, 'token requests', metrics) : null;
+    },
     accounts: {
       authenticators: accounts.authenticators,
       acl,

@@ -183,7 +183,7 @@ export const configSchema = z
     limits: z
       .object({
         enabled: z.boolean().default(true),
-        /** Per device (client-certificate fingerprint, or the token's Basic username at the realm). */
+        /** Per device (client-certificate fingerprint), or at the realm per subject its credentials proved (never a name merely claimed). */
         perDevice: bucket(60, 10),
         /** Per source address; several devices may share one address behind NAT. */
         perSource: bucket(600, 100),

@@ -27,7 +27,7 @@ export interface Issuer {
 }
 
 /** The JWT `sub` and the audit party of an identity. */
-function subjectOf(identity: Identity): { jwtSubject: string; party: Party } {
+export function subjectOf(identity: Identity): { jwtSubject: string; party: Party } {
   if (identity.kind === 'token') return { jwtSubject: identity.token.subject, party: tokenParty(identity.token) };
   const { principal } = identity;
   return { jwtSubject: principal.account, party: { actor: `${principal.origin}:${principal.account}`, target: null, factoryId: null } };

@@ -155,7 +155,11 @@ export class RequestLimiter {
     this.backoff = new FailureBackoff(config.failures);
   }
 
-  /** Null to let the request through; else the `Retry-After` seconds and a stable reason code. */
+  /**
+   * Null to let the request through; else the `Retry-After` seconds and a stable reason code. The
+   * subject must be one the caller can vouch for (the gateway's: the fingerprint of a certificate
+   * whose key the TLS handshake proved).
+   */
   check(r: LimitRequest): LimitVerdict | null {
     if (!this.config.enabled) return null;
     const now = this.now();
@@ -164,17 +168,34 @@ export class RequestLimiter {
       if (wait !== null) return { retryAfterSeconds: wait, reason: 'credentials_backoff' };
     }
     if (r.subject !== null) {
-      const d = this.store.take(`subject:${r.subject}`, this.config.perDevice, now);
-      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+      const d = this.take(`subject:${r.subject}`, this.config.perDevice, now);
+      if (d) return d;
     }
-    if (r.source !== null) {
-      const d = this.store.take(`source:${r.source}`, this.config.perSource, now);
-      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
-    }
-    return null;
+    return r.source !== null ? this.take(`source:${r.source}`, this.config.perSource, now) : null;
   }
 
-  /** Call when a request presented credentials that were refused. */
+  /**
+   * The source's limits only (its back-off, then its bucket), for a request whose subject is not
+   * proved yet. The realm checks a subject only once its credentials have proved it (checkSubject):
+   * a bucket taken from an unverified name would let anyone who knows a device's UUID spend that
+   * device's requests.
+   */
+  checkSource(source: string | null): LimitVerdict | null {
+    return this.check({ source, subject: null });
+  }
+
+  /** The bucket of a subject whose credentials were verified. */
+  checkSubject(subject: string): LimitVerdict | null {
+    if (!this.config.enabled) return null;
+    return this.take(`subject:${subject}`, this.config.perDevice, this.now());
+  }
+
+  private take(key: string, rule: BucketRule, now: number): LimitVerdict | null {
+    const d = this.store.take(key, rule, now);
+    return d.ok ? null : { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+  }
+
+  /** Call when a request presented credentials that were refused, or was refused before they could be checked. */
   failed(source: string | null): void {
     if (!this.config.enabled || source === null) return;
     this.backoff.fail(source, this.now());

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { invalidInput, unauthenticated } from '../shared/errors.js';
+import { invalidInput } from '../shared/errors.js';
 import { errorHandler, notFoundHandler } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
@@ -75,14 +75,16 @@ function sourceOf(req: Request): string | null {
   return req.socket.remoteAddress ?? null;
 }
 
-/** The bearer secret of `Authorization: Bearer <secret>`, or undefined. */
+/** The bearer secret of `Authorization: Bearer <secret>`, undefined without the header, '' for another scheme (no other is accepted). */
 function bearer(req: Request): string | undefined {
   const header = req.get('authorization');
   if (header === undefined) return undefined;
   const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-  if (!match) throw unauthenticated('token_required', 'use Authorization: Bearer tga_... (no other scheme is accepted)');
-  return match[1];
+  return match ? match[1] : '';
 }
+
+/** Every refusal of a request to the admin API is recorded (admin.refused). */
+const RECORDED = { recordRefusal: true };
 
 /** POST bodies are JSON or nothing: a form or text body is refused before it is parsed. */
 function requireJson(req: Request, res: Response, next: NextFunction): void {
@@ -177,7 +179,9 @@ export function createAdminApp({ service, log, enrollment, metrics, readiness, c
     try {
       const secret = bearer(req);
       res.locals.principal =
-        secret !== undefined ? await service.authenticate(secret, source) : ((await auth.principalOf(req, res, source)) ?? (await service.authenticate(undefined, source)));
+        secret !== undefined
+          ? await service.authenticate(secret, source, RECORDED)
+          : ((await auth.principalOf(req, res, source)) ?? (await service.authenticate(undefined, source, RECORDED)));
     } catch (e) {
       if ((e as { kind?: unknown }).kind === 'unauthenticated') res.set('WWW-Authenticate', 'Bearer realm="tollgate-admin"');
       throw e;

@@ -18,6 +18,7 @@ import {
   setDeviceState,
   authenticateSecret,
   authenticateTokenHash,
+  record,
   refusalError,
   type Actor,
   type AuthorityDeps,
@@ -113,22 +114,34 @@ export class AdminService {
    * Resolves an admin API bearer secret to a principal, or throws 401. The authority judges the
    * token; a malformed or unknown one is `token_invalid` here, without saying which.
    */
-  async authenticate(secret: string | undefined, source: string | null): Promise<Principal> {
-    if (!secret) throw refusalError('token_required');
-    return AdminService.principalOf(await authenticateSecret(this.deps, secret, { kinds: ['api'], username: null }), source);
+  async authenticate(secret: string | undefined, source: string | null, options: { recordRefusal?: boolean } = {}): Promise<Principal> {
+    const standing: SecretStanding = secret
+      ? await authenticateSecret(this.deps, secret, { kinds: ['api'], username: null })
+      : { ok: false, reason: 'token_required', token: null };
+    return this.principalOf(standing, source, options.recordRefusal === true);
   }
 
   /**
    * The same check by the secret's hash: a console session signed in with a token keeps only the
-   * hash, and every request of the session is checked again, so revoking the token ends it.
+   * hash, and every request of the session is checked again, so revoking the token ends it. A
+   * refusal is recorded as the admin API's.
    */
   async authenticateHash(secretHash: string, source: string | null): Promise<Principal> {
-    return AdminService.principalOf(await authenticateTokenHash(this.deps, secretHash, { kinds: ['api'], username: null }), source);
+    return this.principalOf(await authenticateTokenHash(this.deps, secretHash, { kinds: ['api'], username: null }), source, true);
   }
 
-  private static principalOf(standing: SecretStanding, source: string | null): Principal {
-    if (!standing.ok) throw refusalError(standing.reason === 'token_unknown' ? 'token_invalid' : standing.reason);
-    return { kind: 'token', token: standing.token, source };
+  /**
+   * The principal, or the refusal thrown, and with `recordRefusal` recorded (`admin.refused`) under
+   * the token and its factory when the token is known (a console sign-in records its own).
+   */
+  private async principalOf(standing: SecretStanding, source: string | null, recordRefusal: boolean): Promise<Principal> {
+    if (standing.ok) return { kind: 'token', token: standing.token, source };
+    const reason = standing.reason === 'token_unknown' ? 'token_invalid' : standing.reason;
+    if (recordRefusal) {
+      const token = standing.token;
+      await record(this.deps, { type: 'admin.refused', actor: token ? `token:${token.id}` : 'anonymous', source, factoryId: token?.factoryId ?? null, target: token?.id ?? null, reason });
+    }
+    throw refusalError(reason);
   }
 
   private actor(p: Principal): Actor {
@@ -153,12 +166,14 @@ export class AdminService {
     const grant = AdminService.grant(p);
     if (grant === null) return requireFactory(this.deps, name);
     const factory = await this.deps.store.getFactory(grant.factoryId);
-    if (!factory || typeof name !== 'string' || factory.name !== name) {
-      throw forbidden('factory_forbidden', `${grant.who} is not allowed to act on that factory`);
-    }
-    if (!scopes.some((s) => grant.scopes.includes(s))) {
-      throw forbidden('scope_missing', `${grant.who} lacks the scope ${scopes.join(' or ')}`);
-    }
+    // Refusals are recorded under the principal's own factory: whose credential tried what.
+    const refuse = async (reason: string, message: string) => {
+      const target = typeof name === 'string' ? name.slice(0, 64) : null;
+      await record(this.deps, { type: 'admin.refused', ...this.actor(p), factoryId: grant.factoryId, target, reason, details: { scopes: [...scopes] } });
+      return forbidden(reason, message);
+    };
+    if (!factory || typeof name !== 'string' || factory.name !== name) throw await refuse('factory_forbidden', `${grant.who} is not allowed to act on that factory`);
+    if (!scopes.some((s) => grant.scopes.includes(s))) throw await refuse('scope_missing', `${grant.who} lacks the scope ${scopes.join(' or ')}`);
     return factory;
   }
 

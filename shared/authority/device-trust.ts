@@ -22,8 +22,16 @@ export interface TrustedCertificate {
   validUntil: number;
 }
 
+/** What a refused certificate proves when one of its factory's CAs did sign it (a CA revoked or expired, say). */
+export interface IssuedRefusal {
+  factoryId: string;
+  /** The certificate's CN: the device it names. */
+  commonName: string | undefined;
+  fingerprint256: string;
+}
+
 /** The verdict on a TLS client's certificate: trusted, or the refusal (refusals.ts) and what is particular to it. */
-export type DeviceCertificateVerdict = { trusted: TrustedCertificate } | { refusal: RefusalReason; detail?: string };
+export type DeviceCertificateVerdict = { trusted: TrustedCertificate } | ({ refusal: RefusalReason; detail?: string } & Partial<IssuedRefusal>);
 
 /**
  * Whether a TLS client's certificate is a device certificate the gateway trusts, decided here
@@ -45,18 +53,20 @@ export async function verifyDeviceCertificate(store: Store, der: Buffer, now: nu
   }
   const ca = await issuingCa(store, cert);
   if (ca === null) return { refusal: 'certificate_untrusted', detail: 'no CA of the factory it names (OU) signed it' };
-  if (ca.state === 'revoked') return { refusal: 'ca_revoked' };
+  // Signed by one of the factory's CAs: a refusal from here on is that factory's to see.
+  const issued: IssuedRefusal = { factoryId: ca.factoryId, commonName: cert.subject.commonName, fingerprint256: cert.fingerprint256 };
+  if (ca.state === 'revoked') return { ...issued, refusal: 'ca_revoked' };
   const caCert = parsedCa(ca);
-  if (caCert.notBefore.getTime() > now) return { refusal: 'ca_not_yet_valid', detail: `valid only from ${caCert.notBefore.toISOString()}` };
-  if (ca.notAfter <= now) return { refusal: 'ca_expired', detail: `it expired on ${new Date(ca.notAfter).toISOString()}` };
-  if (cert.notBefore.getTime() > now) return { refusal: 'certificate_not_yet_valid' };
-  if (cert.notAfter.getTime() <= now) return { refusal: 'certificate_expired' };
-  if (cert.extendedKeyUsage.length > 0 && !cert.extendedKeyUsage.includes(OID.clientAuth)) return { refusal: 'certificate_purpose_invalid' };
+  if (caCert.notBefore.getTime() > now) return { ...issued, refusal: 'ca_not_yet_valid', detail: `valid only from ${caCert.notBefore.toISOString()}` };
+  if (ca.notAfter <= now) return { ...issued, refusal: 'ca_expired', detail: `it expired on ${new Date(ca.notAfter).toISOString()}` };
+  if (cert.notBefore.getTime() > now) return { ...issued, refusal: 'certificate_not_yet_valid' };
+  if (cert.notAfter.getTime() <= now) return { ...issued, refusal: 'certificate_expired' };
+  if (cert.extendedKeyUsage.length > 0 && !cert.extendedKeyUsage.includes(OID.clientAuth)) return { ...issued, refusal: 'certificate_purpose_invalid' };
   if (cert.keyUsage.length > 0 && !cert.keyUsage.includes('digitalSignature') && !cert.keyUsage.includes('keyAgreement')) {
-    return { refusal: 'certificate_purpose_invalid', detail: 'key usage digitalSignature' };
+    return { ...issued, refusal: 'certificate_purpose_invalid', detail: 'key usage digitalSignature' };
   }
   const unknown = cert.criticalExtensions.filter((oid) => !UNDERSTOOD_CRITICAL.has(oid));
-  if (unknown.length > 0) return { refusal: 'certificate_rejected', detail: `it has a critical extension the gateway does not understand (${unknown[0]})` };
+  if (unknown.length > 0) return { ...issued, refusal: 'certificate_rejected', detail: `it has a critical extension the gateway does not understand (${unknown[0]})` };
   return { trusted: { cert, ca, validUntil: Math.min(cert.notAfter.getTime(), ca.notAfter) } };
 }
 

@@ -60,7 +60,7 @@ export type RegistryTokenIssuedDetails = {
 
 /**
  * Where a request was refused: a credential at the gateway's token mint, its other device routes,
- * renewal, registration or the realm; a device's next-key announcement.
+ * renewal, registration, the admin API or the realm; a device's next-key announcement.
  */
 export type RefusalAction =
   | 'token.refused'
@@ -69,6 +69,7 @@ export type RefusalAction =
   | 'device.register_refused'
   | 'device.next_key_refused'
   | 'console.signin_refused'
+  | 'admin.refused'
   | 'realm.refused';
 
 export type RefusedEvent = Envelope & { type: RefusalAction; reason: string; details?: Record<string, unknown> | null };
@@ -113,6 +114,7 @@ const REFUSALS: ReadonlySet<string> = new Set<RefusalAction>([
   'device.register_refused',
   'device.next_key_refused',
   'console.signin_refused',
+  'admin.refused',
   'realm.refused',
 ]);
 

@@ -2,13 +2,14 @@ import { forbidden, isTollgateError, TollgateError } from '../errors.js';
 import type { DeviceAuthView } from '../store/types.js';
 import { commit, record, type RefusalAction } from './events.js';
 import type { AuthorityDeps } from './context.js';
+import type { IssuedRefusal } from './device-trust.js';
 import { registerJustInTime } from './enrollment/jit.js';
 import { DEVICE_UUID } from './names.js';
 import { refusalError, type RefusalReason } from './refusals.js';
 import { deviceStanding, type PresentedCertificate } from './standing.js';
 
 /** What the TLS layer says about a client: its certificate, or why it has none that TLS accepts. */
-export type PresentedClient = { certificate: PresentedCertificate } | { refusal: RefusalReason; detail?: string };
+export type PresentedClient = { certificate: PresentedCertificate } | ({ refusal: RefusalReason; detail?: string } & Partial<IssuedRefusal>);
 
 export interface IdentificationContext {
   /** The refusal event a refusal is recorded as, by route. */
@@ -24,11 +25,21 @@ export interface IdentificationContext {
  */
 export async function identifyDevice(deps: AuthorityDeps, client: PresentedClient, context: IdentificationContext): Promise<DeviceAuthView> {
   if ('refusal' in client) {
-    await record(deps, { type: context.action, actor: 'anonymous', source: context.source, target: null, reason: client.refusal, details: null });
+    // Under the factory whose CA signed the certificate, when one did: its audit trail shows it.
+    const claimed = client.factoryId !== undefined ? (client.commonName ?? null) : null;
+    await record(deps, {
+      type: context.action,
+      actor: claimed ? `device:${claimed}` : 'anonymous',
+      source: context.source,
+      factoryId: client.factoryId ?? null,
+      target: claimed,
+      reason: client.refusal,
+      details: client.fingerprint256 !== undefined ? { fingerprint256: client.fingerprint256 } : null,
+    });
     throw refusalError(client.refusal, client.detail);
   }
   const cert = client.certificate;
-  let outcome: { device: DeviceAuthView | null; refusal: TollgateError | null };
+  let outcome: Judgement;
   try {
     outcome = await judge(deps, cert);
   } catch (e) {
@@ -42,6 +53,7 @@ export async function identifyDevice(deps: AuthorityDeps, client: PresentedClien
       type: context.action,
       actor: claimed ? `device:${claimed}` : 'anonymous',
       source: context.source,
+      factoryId: await refusedFactory(deps, outcome, cert),
       target: claimed,
       reason: outcome.refusal.code,
       details: { fingerprint256: cert.fingerprint256 },
@@ -51,7 +63,23 @@ export async function identifyDevice(deps: AuthorityDeps, client: PresentedClien
   return outcome.device!;
 }
 
-async function judge(deps: AuthorityDeps, cert: PresentedCertificate): Promise<{ device: DeviceAuthView | null; refusal: TollgateError | null }> {
+interface Judgement {
+  device: DeviceAuthView | null;
+  refusal: TollgateError | null;
+}
+
+/**
+ * The factory a refusal is recorded under, so that the factory's audit trail and `device show`
+ * have it: the device's, or else the factory the certificate names, which is proved: the
+ * certificate reached identification only because one of that factory's CAs issued it.
+ */
+async function refusedFactory(deps: AuthorityDeps, outcome: Judgement, cert: PresentedCertificate): Promise<string | null> {
+  if (outcome.device && outcome.device.factoryName === cert.organizationalUnit) return outcome.device.factoryId;
+  if (cert.organizationalUnit === undefined) return null;
+  return (await deps.store.getFactoryByName(cert.organizationalUnit))?.id ?? null;
+}
+
+async function judge(deps: AuthorityDeps, cert: PresentedCertificate): Promise<Judgement> {
   const now = deps.now();
   const uuid = cert.commonName !== undefined && DEVICE_UUID.test(cert.commonName) ? cert.commonName : null;
   if (uuid === null) {

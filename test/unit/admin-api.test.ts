@@ -72,12 +72,21 @@ const api = {
 
 const snapshot = () => tableSnapshot(config.databasePath);
 
-/** Sends a mutation that must be refused with `status`/`code`, and checks the database did not change. */
+/**
+ * Sends a mutation that must be refused with `status`/`code`, and checks the database did not
+ * change but for the refusal's own audit record, if it has one.
+ */
 async function refused(send: () => request.Test, status: number, code: string) {
-  const before = snapshot();
+  const { auditCount: auditBefore, ...before } = snapshot();
   const res = await send();
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
-  expect(snapshot()).toEqual(before);
+  const { auditCount: auditAfter, ...after } = snapshot();
+  expect(after).toEqual(before);
+  expect(auditAfter - auditBefore).toBeLessThanOrEqual(1);
+  if (auditAfter > auditBefore) {
+    const [newest] = await deps.store.listAudit({ limit: 1, order: 'desc' });
+    expect(newest).toMatchObject({ outcome: 'denied', reason: code });
+  }
   return res;
 }
 

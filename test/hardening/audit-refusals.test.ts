@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminApp } from '../../admin/app.js';
+import { AdminService, type Principal } from '../../admin/service.js';
+import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
+import { loadConfig, type LoadedConfig } from '../../shared/config.js';
+import { developmentGatewayTls } from '../../shared/development.js';
+import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
+import { createLogger } from '../../shared/log.js';
+import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
+import { openAuthority } from '../../shared/runtime.js';
+import type { SqliteStore } from '../../shared/store/index.js';
+import { deviceGet } from '../support/device-client.js';
+
+/**
+ * The audit trail has every refusal of a credential whose factory is known, under that factory:
+ * the gateway's (a device refused, a certificate of a revoked CA) and the admin API's (another
+ * factory, a missing scope, a revoked token), so `tollgate audit <factory>` and `device show` see
+ * them. What nobody can be held to (no token, an unknown one) is recorded without a factory.
+ */
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const operator: Principal = { kind: 'operator' };
+const system = { actor: 'system' };
+
+let dir: string;
+let config: LoadedConfig;
+let deps: AuthorityDeps & { store: SqliteStore };
+let service: AdminService;
+let app: ReturnType<typeof createAdminApp>;
+let material: GatewayTlsMaterial;
+let gateway: RunningGateway;
+let acmeId: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-audit-refusals-'));
+  config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
+  deps = openAuthority(config);
+  service = new AdminService(deps);
+  app = createAdminApp({ service, log: createLogger('admin', 'silent'), enrollment: { gatewayCa: '', gateway: 'https://gateway.test' } });
+  material = await developmentGatewayTls(config);
+  const acme = await createFactory(deps, system, 'acme');
+  acmeId = acme.id;
+  await createOnlineCa(deps, system, acme);
+  await createOnlineCa(deps, system, await createFactory(deps, system, 'other'));
+  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'silent') });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  deps?.store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function enrolledDevice(factory = 'acme') {
+  const uuid = randomUUID();
+  const pair = generateKeyPair('ec-p256');
+  const csr = await createCsr({ subject: { commonName: uuid, organizationalUnit: factory }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] });
+  const enrolled = await service.enroll(operator, factory, { csr });
+  return { uuid, key: pair.privateKeyPem, cert: enrolled.certificate };
+}
+
+const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
+
+/** The newest audit record of `action` with `reason`. */
+async function refusal(action: string, reason: string) {
+  const records = await deps.store.listAudit({ action, limit: 1000, order: 'desc' });
+  return records.find((r) => r.reason === reason);
+}
+
+describe('gateway refusals', () => {
+  it('are recorded under the device\'s factory, so that the factory\'s trail and device show have them', async () => {
+    const device = await enrolledDevice();
+    await service.setDeviceState(operator, 'acme', device.uuid, 'disabled', 'maintenance');
+    expect(await hubCreds(device)).toEqual({ status: 403, code: 'device_disabled' });
+    expect(await refusal('token.refused', 'device_disabled')).toMatchObject({ actor: `device:${device.uuid}`, factoryId: acmeId, target: device.uuid });
+    const trail = await deps.store.listAudit({ factoryId: acmeId, target: device.uuid, limit: 100 });
+    expect(trail.map((r) => r.reason)).toContain('device_disabled');
+  });
+
+  it('are recorded under the factory whose CA signed the certificate, also when the CA is what is refused', async () => {
+    const device = await enrolledDevice();
+    const online = (await deps.store.listDeviceCas({ factoryId: acmeId })).find((c) => c.kind === 'online')!;
+    // A second CA, so that revoking the first leaves the factory working.
+    await createOnlineCa(deps, system, (await deps.store.getFactory(acmeId))!);
+    await service.setCaState(operator, 'acme', online.id, 'revoked', 'compromised');
+    expect(await hubCreds(device)).toEqual({ status: 403, code: 'ca_revoked' });
+    expect(await refusal('token.refused', 'ca_revoked')).toMatchObject({ actor: `device:${device.uuid}`, factoryId: acmeId, target: device.uuid });
+  });
+});
+
+describe('admin API refusals', () => {
+  let token: { id: string; secret: string };
+
+  beforeAll(async () => {
+    const created = await service.createToken(operator, 'acme', { scopes: ['devices:read'] });
+    token = { id: created.id, secret: created.secret };
+  });
+
+  const get = (path: string, secret?: string) => {
+    const r = request(app).get(path);
+    return secret === undefined ? r : r.set('Authorization', `Bearer ${secret}`);
+  };
+
+  it('are recorded under the token\'s factory: another factory, a missing scope', async () => {
+    expect((await get('/v1/factories/other/devices', token.secret)).status).toBe(403);
+    expect(await refusal('admin.refused', 'factory_forbidden')).toMatchObject({ actor: `token:${token.id}`, factoryId: acmeId, target: 'other', outcome: 'denied' });
+    expect((await get('/v1/factories/acme/tokens', token.secret)).status).toBe(403);
+    expect(await refusal('admin.refused', 'scope_missing')).toMatchObject({ actor: `token:${token.id}`, factoryId: acmeId, target: 'acme' });
+  });
+
+  it('record a 401 under the token and its factory when the token is known, and without one otherwise', async () => {
+    const revoked = await service.createToken(operator, 'acme', { scopes: ['devices:read'] });
+    await service.revokeToken(operator, 'acme', revoked.id);
+    expect((await get('/v1/factories/acme/devices', revoked.secret)).status).toBe(401);
+    expect(await refusal('admin.refused', 'token_revoked')).toMatchObject({ actor: `token:${revoked.id}`, factoryId: acmeId, target: revoked.id });
+
+    expect((await get('/v1/factories/acme/devices', 'tga_' + 'A'.repeat(43))).status).toBe(401);
+    expect(await refusal('admin.refused', 'token_invalid')).toMatchObject({ actor: 'anonymous', factoryId: null });
+    const basic = await request(app).get('/v1/factories/acme/devices').set('Authorization', 'Basic YTpi');
+    expect([basic.status, basic.body.error.code]).toEqual([401, 'token_required']);
+    expect(await refusal('admin.refused', 'token_required')).toMatchObject({ actor: 'anonymous', factoryId: null });
+  });
+});

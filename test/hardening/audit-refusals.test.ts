@@ -1,21 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdminApp } from '../../admin/app.js';
-import { AdminService, type Principal } from '../../admin/service.js';
-import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
-import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { developmentGatewayTls } from '../../shared/development.js';
-import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
-import { createLogger } from '../../shared/log.js';
-import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
-import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { AdminService, Principal } from '../../admin/service.js';
+import { createFactory, createOnlineCa } from '../../shared/authority/index.js';
+import { createCsr, generateKeyPair, OID } from '../../shared/pki/index.js';
 import { deviceGet } from '../support/device-client.js';
+import { startGatewayAuthority, type GatewayAuthority } from '../support/gateway-authority.js';
 
 /**
  * The audit trail has every refusal of a credential whose factory is known, under that factory:
@@ -24,37 +14,26 @@ import { deviceGet } from '../support/device-client.js';
  * them. What nobody can be held to (no token, an unknown one) is recorded without a factory.
  */
 
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const CLIENT_AUTH = OID.clientAuth;
 const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 
-let dir: string;
-let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let running: GatewayAuthority;
+let deps: GatewayAuthority['deps'];
 let service: AdminService;
-let app: ReturnType<typeof createAdminApp>;
-let material: GatewayTlsMaterial;
-let gateway: RunningGateway;
 let acmeId: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-audit-refusals-'));
-  config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
-  deps = openAuthority(config);
-  service = new AdminService(deps);
-  app = createAdminApp({ service, log: createLogger('admin', 'silent'), enrollment: { gatewayCa: '', gateway: 'https://gateway.test' } });
-  material = await developmentGatewayTls(config);
+  running = await startGatewayAuthority('audit-refusals');
+  ({ deps, service } = running);
   const acme = await createFactory(deps, system, 'acme');
   acmeId = acme.id;
   await createOnlineCa(deps, system, acme);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'other'));
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'silent') });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  deps?.store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 async function enrolledDevice(factory = 'acme') {
@@ -65,7 +44,7 @@ async function enrolledDevice(factory = 'acme') {
   return { uuid, key: pair.privateKeyPem, cert: enrolled.certificate };
 }
 
-const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
+const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: running.gateway.port, caPem: running.material.caPem }, '/hub-creds/', creds);
 
 /** The newest audit record of `action` with `reason`. */
 async function refusal(action: string, reason: string) {
@@ -103,7 +82,7 @@ describe('admin API refusals', () => {
   });
 
   const get = (path: string, secret?: string) => {
-    const r = request(app).get(path);
+    const r = request(running.app).get(path);
     return secret === undefined ? r : r.set('Authorization', `Bearer ${secret}`);
   };
 
@@ -122,7 +101,7 @@ describe('admin API refusals', () => {
 
     expect((await get('/v1/factories/acme/devices', 'tga_' + 'A'.repeat(43))).status).toBe(401);
     expect(await refusal('admin.refused', 'token_invalid')).toMatchObject({ actor: 'anonymous', factoryId: null });
-    const basic = await request(app).get('/v1/factories/acme/devices').set('Authorization', 'Basic YTpi');
+    const basic = await request(running.app).get('/v1/factories/acme/devices').set('Authorization', 'Basic YTpi');
     expect([basic.status, basic.body.error.code]).toEqual([401, 'token_required']);
     expect(await refusal('admin.refused', 'token_required')).toMatchObject({ actor: 'anonymous', factoryId: null });
   });

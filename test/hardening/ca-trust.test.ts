@@ -9,13 +9,13 @@ import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
 import { developmentGatewayTls } from '../../shared/development.js';
 import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
-import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
-import { createCsr, derToPem, generateKeyPair, issueCertificate, parseCertificate } from '../../shared/pki/index.js';
+import { createCsr, derToPem, generateKeyPair, parseCertificate } from '../../shared/pki/index.js';
 import { x509 } from '../../shared/pki/peculiar.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 import { deviceGet } from '../support/device-client.js';
+import { refusalCode as refusal, registerCa } from '../support/gateway-authority.js';
 
 /**
  * What one factory's CAs can do to another factory's devices, and how the gateway judges a device
@@ -118,27 +118,7 @@ async function craftDevice(issuer: Issuer, factory: string, notAfter = new Date(
   return { uuid, key: pair.privateKeyPem, cert: derToPem(new Uint8Array(cert.rawData), 'CERTIFICATE') };
 }
 
-async function register(factory: string, ca: Issuer) {
-  const { code } = await service.createCaRegistrationCode(operator, factory);
-  const verification = await issueCertificate({
-    profile: 'ca-verification',
-    subject: { commonName: code },
-    publicKey: crypto.createPublicKey(generateKeyPair('ec-p256').publicKeyPem),
-    notAfter: new Date(Date.now() + DAY),
-    issuer: ca,
-  });
-  return service.addExternalCa(operator, factory, ca.certificatePem, verification);
-}
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isTollgateError(e)) return e.code;
-    throw e;
-  }
-  return 'accepted';
-}
+const register = (factory: string, ca: Issuer) => registerCa(service, factory, ca);
 
 const get = (g: RunningGateway, path: string, creds: { key: string; cert: string }) => deviceGet({ port: g.port, caPem: material.caPem }, path, creds);
 

@@ -1,21 +1,11 @@
 import crypto, { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdminApp } from '../../admin/app.js';
-import { AdminService, type Principal } from '../../admin/service.js';
-import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
-import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { developmentGatewayTls } from '../../shared/development.js';
-import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
-import { createLogger } from '../../shared/log.js';
-import { createCsr, generateKeyPair, issueCertificate, parseCertificate, type KeyAlgorithm } from '../../shared/pki/index.js';
-import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { Principal } from '../../admin/service.js';
+import { createFactory, createOnlineCa } from '../../shared/authority/index.js';
+import { createCsr, generateKeyPair, issueCertificate, OID, parseCertificate, type KeyAlgorithm } from '../../shared/pki/index.js';
 import { deviceGet } from '../support/device-client.js';
+import { factoryCa, registerCa, startGatewayAuthority, type GatewayAuthority } from '../support/gateway-authority.js';
 
 /**
  * A factory admin's settings against the operator's configuration: a factory may only narrow the
@@ -24,40 +14,30 @@ import { deviceGet } from '../support/device-client.js';
  */
 
 const DAY = 86_400_000;
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const CLIENT_AUTH = OID.clientAuth;
 const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 /** The operator's caps in this test. */
 const PKI = { deviceCertDays: 30, testCertMaxHours: 4, allowedKeyTypes: ['ec-p256', 'ec-p384'] };
 
-let dir: string;
-let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
-let service: AdminService;
-let app: ReturnType<typeof createAdminApp>;
-let material: GatewayTlsMaterial;
-let gateway: RunningGateway;
+let running: GatewayAuthority;
+let deps: GatewayAuthority['deps'];
+let app: GatewayAuthority['app'];
 let admin: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-factory-policy-'));
-  config = loadConfig({
-    env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0', TOLLGATE_PKI_DEVICE_CERT_DAYS: String(PKI.deviceCertDays), TOLLGATE_PKI_TEST_CERT_MAX_HOURS: String(PKI.testCertMaxHours), TOLLGATE_PKI_ALLOWED_KEY_TYPES: PKI.allowedKeyTypes.join(',') },
-    cwd: dir,
+  running = await startGatewayAuthority('factory-policy', {
+    TOLLGATE_PKI_DEVICE_CERT_DAYS: String(PKI.deviceCertDays),
+    TOLLGATE_PKI_TEST_CERT_MAX_HOURS: String(PKI.testCertMaxHours),
+    TOLLGATE_PKI_ALLOWED_KEY_TYPES: PKI.allowedKeyTypes.join(','),
   });
-  deps = openAuthority(config);
-  service = new AdminService(deps);
-  app = createAdminApp({ service, log: createLogger('admin', 'silent'), enrollment: { gatewayCa: '', gateway: 'https://gateway.test' } });
-  material = await developmentGatewayTls(config);
+  ({ deps, app } = running);
   await createOnlineCa(deps, system, await createFactory(deps, system, 'acme'));
-  admin = (await service.createToken(operator, 'acme', { scopes: ['devices:read', 'devices:write', 'devices:test'] })).secret;
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'silent') });
+  admin = (await running.service.createToken(operator, 'acme', { scopes: ['devices:read', 'devices:write', 'devices:test'] })).secret;
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  deps?.store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 const patch = (body: unknown) => request(app).patch('/v1/factories/acme/settings').set('Authorization', `Bearer ${admin}`).send(body as object);
@@ -69,7 +49,7 @@ async function csr(algorithm: KeyAlgorithm = 'ec-p256') {
   return { csr: await createCsr({ subject: { commonName: uuid, organizationalUnit: 'acme' }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] }) };
 }
 
-const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
+const hubCreds = (creds: { key: string; cert: string }) => deviceGet({ port: running.gateway.port, caPem: running.material.caPem }, '/hub-creds/', creds);
 
 describe('factory settings only narrow the operator\'s certificate policy', () => {
   it.each([
@@ -117,8 +97,9 @@ describe('factory settings only narrow the operator\'s certificate policy', () =
 
   it('registers nobody just in time with a key type the configuration does not allow', async () => {
     expect((await patch({ jit: 'active' })).status).toBe(200);
-    const ca = (await deps.store.listDeviceCas({ factoryId: (await deps.store.getFactoryByName('acme'))!.id }))[0]!;
-    const issuer = { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) };
+    // Just in time registers what the factory's own CA issued.
+    const issuer = await factoryCa({ commonName: 'Acme line CA', organizationalUnit: 'acme' });
+    await registerCa(running.service, 'acme', issuer);
     const device = async (algorithm: KeyAlgorithm) => {
       const pair = generateKeyPair(algorithm);
       const uuid = randomUUID();

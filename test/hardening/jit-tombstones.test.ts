@@ -1,20 +1,10 @@
 import crypto, { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminService, type Principal } from '../../admin/service.js';
-import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
-import { loadConfig, type LoadedConfig } from '../../shared/config.js';
-import { developmentGatewayTls } from '../../shared/development.js';
-import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
-import { isTollgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
-import { createCsr, generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
-import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { AdminService, Principal } from '../../admin/service.js';
+import { createFactory, createOnlineCa } from '../../shared/authority/index.js';
+import { createCsr, generateKeyPair, issueCertificate, OID } from '../../shared/pki/index.js';
 import { deviceGet } from '../support/device-client.js';
+import { factoryCa, refusalCode as refusal, registerCa, startGatewayAuthority, type GatewayAuthority } from '../support/gateway-authority.js';
 
 /**
  * What comes back after a device is deleted, with just-in-time registration on: nothing. A deleted
@@ -24,16 +14,13 @@ import { deviceGet } from '../support/device-client.js';
  */
 
 const DAY = 86_400_000;
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const CLIENT_AUTH = OID.clientAuth;
 const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 
-let dir: string;
-let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let running: GatewayAuthority;
+let deps: GatewayAuthority['deps'];
 let service: AdminService;
-let material: GatewayTlsMaterial;
-let gateway: RunningGateway;
 let external: { certificatePem: string; privateKeyPem: string };
 
 interface Creds {
@@ -43,29 +30,17 @@ interface Creds {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-tombstones-'));
-  config = loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: '0' }, cwd: dir });
-  deps = openAuthority(config);
-  service = new AdminService(deps);
-  material = await developmentGatewayTls(config);
+  running = await startGatewayAuthority('tombstones');
+  ({ deps, service } = running);
   for (const name of ['jitco', 'other']) await createOnlineCa(deps, system, await createFactory(deps, system, name));
   // The factory's own CA, registered with proof of possession; JIT registers what it issues.
-  const pair = generateKeyPair('ec-p256');
-  external = {
-    privateKeyPem: pair.privateKeyPem,
-    certificatePem: await issueCertificate({ profile: 'device-ca', subject: { commonName: 'Jitco line CA', organizationalUnit: 'jitco' }, publicKey: crypto.createPublicKey(pair.publicKeyPem), notAfter: new Date(Date.now() + 365 * DAY), selfSignPrivateKeyPem: pair.privateKeyPem }),
-  };
-  const { code } = await service.createCaRegistrationCode(operator, 'jitco');
-  const proof = await issueCertificate({ profile: 'ca-verification', subject: { commonName: code }, publicKey: crypto.createPublicKey(generateKeyPair('ec-p256').publicKeyPem), notAfter: new Date(Date.now() + DAY), issuer: external });
-  await service.addExternalCa(operator, 'jitco', external.certificatePem, proof);
+  external = await factoryCa({ commonName: 'Jitco line CA', organizationalUnit: 'jitco' });
+  await registerCa(service, 'jitco', external);
   await service.updateFactorySettings(operator, 'jitco', { jit: 'active' });
-  gateway = await startGateway({ config, deps, identity: { certPem: material.certPem, keyPem: material.keyPem }, log: createLogger('gateway', 'silent') });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  deps?.store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 /** A device certificate `issuer` signs for `uuid` (a new one by default), with a new key. */
@@ -86,17 +61,7 @@ async function csrFor(uuid: string, factory = 'jitco') {
   return createCsr({ subject: { commonName: uuid, organizationalUnit: factory }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [CLIENT_AUTH] });
 }
 
-const hubCreds = (creds: Creds) => deviceGet({ port: gateway.port, caPem: material.caPem }, '/hub-creds/', creds);
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (isTollgateError(e)) return e.code;
-    throw e;
-  }
-  return 'accepted';
-}
+const hubCreds = (creds: Creds) => deviceGet({ port: running.gateway.port, caPem: running.material.caPem }, '/hub-creds/', creds);
 
 const registrations = async (uuid: string) => (await deps.store.listAudit({ action: 'device.registered_jit', target: uuid, limit: 100 })).length;
 

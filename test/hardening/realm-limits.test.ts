@@ -1,9 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { basicAuthorization } from '../../authsvc/credentials.js';
-import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
-import { createLogger } from '../../shared/log.js';
-import type { Factory } from '../../shared/store/index.js';
-import { createTestAuthority, type Credentials, type TestAuthority } from '../support/store.js';
+import { realmStarter, type RunningRealm } from '../support/authsvc.js';
+import type { Credentials } from '../support/store.js';
 
 /**
  * The realm's limits against someone who knows a device's UUID but not its token: the per-subject
@@ -12,33 +10,11 @@ import { createTestAuthority, type Credentials, type TestAuthority } from '../su
  * that source's back-off. Refused requests are counted in the metrics.
  */
 
-const log = createLogger('realm-limits-test', 'silent');
 const SERVICE = 'tollgate-registry';
+const startRealm = realmStarter('realm-limits-test');
+const start = (limits: Record<string, unknown>) => startRealm({ limits });
 
-interface Running {
-  t: TestAuthority;
-  authsvc: RunningAuthsvc;
-  factory: Factory;
-}
-
-const started: Running[] = [];
-
-async function start(limits: Record<string, unknown>): Promise<Running> {
-  const t = await createTestAuthority({ config: { limits } });
-  await t.signingKey();
-  const factory = await t.factory('acme');
-  const authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
-  const running = { t, authsvc, factory };
-  started.push(running);
-  return running;
-}
-
-afterAll(async () => {
-  for (const r of started) {
-    await r.authsvc.close().catch(() => undefined);
-    r.t.cleanup();
-  }
-});
+type Running = RunningRealm;
 
 function realmGet(r: Running, creds: Credentials | null, service = SERVICE): Promise<Response> {
   const url = `http://127.0.0.1:${r.authsvc.port}/token?service=${encodeURIComponent(service)}&scope=repository:acme/app:pull`;

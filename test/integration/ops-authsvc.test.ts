@@ -1,41 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { basicAuthorization } from '../../authsvc/credentials.js';
-import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
-import { createLogger } from '../../shared/log.js';
-import type { DeviceAuthView, Factory } from '../../shared/store/index.js';
-import { createTestAuthority, type Credentials, type TestAuthority } from '../support/store.js';
+import type { DeviceAuthView } from '../../shared/store/index.js';
+import { realmStarter, type RunningRealm } from '../support/authsvc.js';
+import type { Credentials } from '../support/store.js';
 
 /**
  * authsvc's operational surface on a real listener: limits, metrics, readiness and the purge.
  */
 
-const log = createLogger('ops-authsvc-test', 'silent');
 const SERVICE = 'tollgate-registry';
+const start = realmStarter('ops-authsvc-test');
 
-interface Running {
-  t: TestAuthority;
-  authsvc: RunningAuthsvc;
-  factory: Factory;
-}
-
-const started: Running[] = [];
-
-async function start(config: Record<string, unknown> = {}): Promise<Running> {
-  const t = await createTestAuthority({ config });
-  await t.signingKey();
-  const factory = await t.factory('acme');
-  const authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
-  const running = { t, authsvc, factory };
-  started.push(running);
-  return running;
-}
-
-afterAll(async () => {
-  for (const r of started) {
-    await r.authsvc.close().catch(() => undefined);
-    r.t.cleanup();
-  }
-});
+type Running = RunningRealm;
 
 function tokenUrl(r: Running): string {
   return `http://127.0.0.1:${r.authsvc.port}/token?service=${SERVICE}&scope=repository:acme/app:pull`;
@@ -142,9 +118,7 @@ describe('health', () => {
   });
 
   it('is not ready without an active signing key', async () => {
-    const t = await createTestAuthority();
-    const authsvc = await startAuthsvc({ config: t.config, deps: t.deps, log, keyringPollMs: 0 });
-    started.push({ t, authsvc, factory: await t.factory('acme') });
+    const { authsvc } = await start({}, { signingKey: false });
     const res = await fetch(`http://127.0.0.1:${authsvc.port}/readyz`);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: 'unavailable', store: 'ok', signingKey: 'missing' });

@@ -8,7 +8,7 @@ import { DEVICE_UUID } from './names.js';
 import { refusalError, type RefusalReason } from './refusals.js';
 import { deviceStanding, type PresentedCertificate } from './standing.js';
 
-/** What the TLS layer says about a client: its certificate, or why it has none that TLS accepts. */
+/** What the gateway established about a TLS client: a certificate it trusts (device-trust.ts), or why it has none. */
 export type PresentedClient = { certificate: PresentedCertificate } | ({ refusal: RefusalReason; detail?: string } & Partial<IssuedRefusal>);
 
 export interface IdentificationContext {
@@ -18,8 +18,8 @@ export interface IdentificationContext {
 }
 
 /**
- * Identifies the device a TLS client is (its certificate already chain-verified by TLS against the
- * registered CAs), on every request: TLS keep-alive and session resumption reuse the handshake's
+ * Identifies the device a TLS client is (its certificate already verified against the CAs of the
+ * factory it names, device-trust.ts), on every request: TLS keep-alive and session resumption reuse the handshake's
  * verdict, so a revocation would otherwise not be seen. Registers it just in time when its factory
  * asks for that. Every refusal is recorded (`context.action`) and thrown as a 401/403 TollgateError.
  */

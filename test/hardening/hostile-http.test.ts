@@ -245,7 +245,8 @@ describe('hostile HTTP input over real sockets', () => {
     }
     const after = snapshot(t.config.databasePath);
     const { added, removed } = diff(before, after);
-    expect([...removed.keys()]).toEqual([]);
+    // Nothing is removed but the old value of the audit log's AUTOINCREMENT counter.
+    expect([...removed.keys()].filter((k) => k !== 'sqlite_sequence')).toEqual([]);
     for (const [table, rows] of added) {
       if (table === 'sqlite_sequence') continue; // the audit log's AUTOINCREMENT counter
       expect(table, rows.join('\n')).toBe('audit_log');

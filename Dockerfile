@@ -28,7 +28,7 @@ COPY --from=build /app/dist ./dist
 RUN chmod 755 /app/dist/cli/main.js /app/dist/helper/main.js \
  && ln -s /app/dist/cli/main.js /usr/local/bin/tollgate \
  && ln -s /app/dist/helper/main.js /usr/local/bin/docker-credential-tollgate \
- && mkdir -p /var/lib/tollgate /etc/tollgate/certs && chown -R node:node /var/lib/tollgate /etc/tollgate
+ && mkdir -p /var/lib/tollgate /etc/tollgate/certs /run/tollgate/kek && chown -R node:node /var/lib/tollgate /etc/tollgate /run/tollgate
 USER node
 # Device gateway (mutual TLS), admin API, realm; metrics of the gateway process and of the realm.
 EXPOSE 8443 8442 5001 9464 9465

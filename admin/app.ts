@@ -107,12 +107,13 @@ function pathErrors(err: unknown, _req: Request, _res: Response, next: NextFunct
   next(err);
 }
 
-/** Who a request authenticated as (a token id or a person, never a secret), once known. */
+/** Who a request authenticated as (a token id, an operator token id or a person, never a secret), once known. */
 function whoOf(req: IncomingMessage): Record<string, string | null> {
   const principal = (req as Request).res?.locals.principal as Principal | undefined;
   if (principal?.kind === 'token') return { tokenId: principal.token.id };
   if (principal?.kind === 'person') return { identity: principal.identity };
-  return principal?.kind === 'operator' ? { identity: 'operator' } : {};
+  if (principal?.kind === 'operator') return principal.operatorTokenId ? { tokenId: principal.operatorTokenId, identity: 'operator' } : { identity: 'operator' };
+  return {};
 }
 
 /** Headers on every answer: no sniffing, no framing, no referrer, and the console's strict CSP. */

@@ -29,7 +29,17 @@ type Operation =
   | 'listTokens'
   | 'createToken'
   | 'revokeToken'
-  | 'audit';
+  | 'audit'
+  | 'createFactory'
+  | 'listSigningKeys'
+  | 'addSigningKey'
+  | 'activateSigningKey'
+  | 'retireSigningKey'
+  | 'auditAll'
+  | 'registrySettings'
+  | 'listOperatorTokens'
+  | 'createOperatorToken'
+  | 'revokeOperatorToken';
 
 type WithoutPrincipal<F> = F extends (p: Principal, ...args: infer A) => infer R ? (...args: A) => R : never;
 type Result<K extends Operation | 'enroll'> = Awaited<ReturnType<AdminService[K]>>;
@@ -86,6 +96,16 @@ export function localAdminClient({ service, principal: p, enrollment, close }: L
     createToken: (f, body) => service.createToken(p, f, body),
     revokeToken: (f, id) => service.revokeToken(p, f, id),
     audit: (f, query) => service.audit(p, f, query),
+    createFactory: (name) => service.createFactory(p, name),
+    listSigningKeys: () => service.listSigningKeys(p),
+    addSigningKey: (body) => service.addSigningKey(p, body),
+    activateSigningKey: (kid) => service.activateSigningKey(p, kid),
+    retireSigningKey: (kid) => service.retireSigningKey(p, kid),
+    auditAll: (query) => service.auditAll(p, query),
+    registrySettings: () => service.registrySettings(p),
+    listOperatorTokens: () => service.listOperatorTokens(p),
+    createOperatorToken: (body) => service.createOperatorToken(p, body),
+    revokeOperatorToken: (id) => service.revokeOperatorToken(p, id),
     close: () => close?.(),
   };
 }
@@ -211,6 +231,16 @@ export function remoteAdminClient({ url, token, timeoutMs = 30_000, fetch: doFet
     createToken: (factory, body) => call<Result<'createToken'>>('POST', `${f(factory)}/tokens`, body),
     revokeToken: (factory, id) => call<void>('DELETE', `${f(factory)}/tokens/${seg(id, 'token_id')}`),
     audit: (factory, q) => call<Result<'audit'>>('GET', `${f(factory)}/audit${query(q)}`),
+    createFactory: (name) => call<Result<'createFactory'>>('POST', '/v1/factories', { name }),
+    listSigningKeys: () => call<Result<'listSigningKeys'>>('GET', '/v1/keys'),
+    addSigningKey: (body) => call<Result<'addSigningKey'>>('POST', '/v1/keys', body),
+    activateSigningKey: (kid) => call<Result<'activateSigningKey'>>('POST', `/v1/keys/${seg(kid, 'kid')}/activate`),
+    retireSigningKey: (kid) => call<Result<'retireSigningKey'>>('POST', `/v1/keys/${seg(kid, 'kid')}/retire`),
+    auditAll: (q) => call<Result<'auditAll'>>('GET', `/v1/audit${query(q)}`),
+    registrySettings: () => call<Result<'registrySettings'>>('GET', '/v1/registry'),
+    listOperatorTokens: () => call<Result<'listOperatorTokens'>>('GET', '/v1/operator-tokens'),
+    createOperatorToken: (body) => call<Result<'createOperatorToken'>>('POST', '/v1/operator-tokens', body),
+    revokeOperatorToken: (id) => call<void>('DELETE', `/v1/operator-tokens/${seg(id, 'token_id')}`),
     close: () => undefined,
   };
 }

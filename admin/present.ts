@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { auditRecordJson } from '../shared/ops/audit-archive.js';
 import { parseCertificate } from '../shared/pki/index.js';
-import type { TokenRecord, AuditRecord, Device, DeviceCa, DeviceState, Factory, SigningKeyRecord } from '../shared/store/types.js';
+import type { TokenRecord, AuditRecord, Device, DeviceCa, DeviceState, Factory, SigningKeyRecord, OperatorToken } from '../shared/store/types.js';
 
 /**
  * The JSON shapes of the admin API and of the CLI's --json output: one place, so both say the same.
@@ -167,8 +167,30 @@ export function presentDeviceDetail(d: Device, factoryName: string, history: Aud
   };
 }
 
-export function presentSigningKey(k: SigningKeyRecord) {
-  return { kid: k.kid, alg: k.alg, status: k.status, createdAt: iso(k.createdAt), activatedAt: iso(k.activatedAt), certificate: k.certificatePem };
+export const operatorTokenSchema = z
+  .object({ id: z.string(), description: z.string().nullable(), createdAt: time, expiresAt: time.nullable(), revokedAt: time.nullable() })
+  .meta({ title: 'OperatorToken' });
+
+export function presentOperatorToken(t: OperatorToken): z.infer<typeof operatorTokenSchema> {
+  return { id: t.id, description: t.description, createdAt: iso(t.createdAt)!, expiresAt: iso(t.expiresAt), revokedAt: iso(t.revokedAt) };
+}
+
+/** An audit record of any factory (or none: accounts, keys), for the operator's audit-all. */
+export const auditAllSchema = auditSchema.extend({ factoryId: z.string().nullable() }).meta({ title: 'AuditRecordAnyFactory' });
+
+export const signingKeySchema = z
+  .object({
+    kid: z.string(),
+    alg: z.string(),
+    status: z.enum(['trusted', 'active', 'retired']),
+    createdAt: time,
+    activatedAt: time.nullable(),
+    certificate: z.string().describe('PEM'),
+  })
+  .meta({ title: 'SigningKey' });
+
+export function presentSigningKey(k: SigningKeyRecord): z.infer<typeof signingKeySchema> {
+  return { kid: k.kid, alg: k.alg, status: k.status, createdAt: iso(k.createdAt)!, activatedAt: iso(k.activatedAt), certificate: k.certificatePem };
 }
 
 /** A page of a list: `next` is an opaque cursor for the following page, null on the last one. */

@@ -68,6 +68,16 @@ export const createTokenBody = z
   .object({ scopes: z.array(z.string()), description: optionalText, days: optionalInt.describe('lifetime in days (default: no expiry)') })
   .strict();
 
+export const createFactoryBody = z.object({ name: z.string().describe('lower-case letters, digits and dashes') }).strict();
+export const addKeyBody = z
+  .object({
+    alg: z.string().optional().describe('ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096'),
+    days: optionalInt,
+    activate: z.boolean().optional().describe('sign new tokens with it at once'),
+  })
+  .strict();
+export const operatorTokenBody = z.object({ description: optionalText, days: optionalInt.describe('1 to 365 (default 90)') }).strict();
+
 export const signInBody = z
   .object({
     token: z.string().max(512).optional().describe('an admin API token (tga_...)'),

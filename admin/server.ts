@@ -14,7 +14,7 @@ import { createAdminApp } from './app.js';
 import { ConsoleAuth } from './console-auth.js';
 import { ConsoleOidc } from './console-oidc.js';
 import { SessionStore } from './session.js';
-import { AdminService } from './service.js';
+import { AdminService, publishedSettings } from './service.js';
 
 export interface RunningAdmin {
   server: Server;
@@ -77,14 +77,14 @@ export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metric
     // Bearer tokens cross this listener in clear text: beyond loopback it belongs behind a TLS proxy.
     log.warn({ host }, 'the admin API listens beyond loopback over plain HTTP; put it behind a TLS-terminating proxy');
   }
-  const service = new AdminService(deps);
+  const service = new AdminService(deps, publishedSettings(config));
   const app = createAdminApp({
     service,
     log,
     ...(metrics ? { metrics } : {}),
     // Everything the admin API does goes through the store.
     readiness: () => assessReadiness({ store: storeCheck(deps.store) }),
-    enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log)).caPem, gateway: gatewayUrl(config) },
+    enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log, deps.keys)).caPem, gateway: gatewayUrl(config) },
     console: consoleAuth(config, deps, service, log),
     version: packageVersion(),
   });

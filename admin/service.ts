@@ -1,6 +1,12 @@
 import {
+  activateSigningKey,
   addExternalCa,
   createApiToken,
+  createFactory,
+  createOperatorToken,
+  createSigningKey,
+  retireSigningKey,
+  revokeOperatorToken,
   createCaRegistrationCode,
   getFactorySettings,
   updateFactorySettings,
@@ -19,12 +25,17 @@ import {
   authenticateSecret,
   authenticateTokenHash,
   record,
+  operatorTokenStanding,
   refusalError,
   type Actor,
   type AuthorityDeps,
   type SecretStanding,
 } from '../shared/authority/index.js';
-import { forbidden, invalidInput } from '../shared/errors.js';
+import { auditRecordJson } from '../shared/ops/audit-archive.js';
+import { TollgateError, forbidden, invalidInput } from '../shared/errors.js';
+import { secretKind } from '../shared/secrets.js';
+import { registryTokenSettings, type RegistryTokenSettings } from '../authsvc/registry-config.js';
+import { gatewayUrl, type Config } from '../shared/config.js';
 import type { TokenRecord, AuditFilter, AuditOutcome, CaState, DeviceState, Factory } from '../shared/store/types.js';
 import { decodeCursor, pageOf } from './cursor.js';
 import {
@@ -33,6 +44,8 @@ import {
   presentDevice,
   presentDeviceDetail,
   presentFactory,
+  presentOperatorToken,
+  presentSigningKey,
   presentToken,
   type AuditJson,
   type Page,
@@ -40,14 +53,15 @@ import {
 
 /**
  * Who is calling the admin service:
- * - the operator (the local CLI, or a console session opened with `tollgate console`'s one-time
- *   link): every factory, every scope;
+ * - the operator (the local CLI, a remote caller with an operator token `tgo_`, or a console
+ *   session opened with `tollgate console`'s one-time link): every factory, every scope, and the
+ *   operator's own commands; `operatorTokenId` names the operator token when one was used;
  * - an API token: one factory, its scopes;
  * - a person signed in to the console through the OpenID Connect provider: one factory and the
  *   scopes the configuration maps their claims to. `identity` names them in the audit trail.
  */
 export type Principal =
-  | { kind: 'operator'; source?: string | null }
+  | { kind: 'operator'; source?: string | null; operatorTokenId?: string }
   | { kind: 'token'; token: TokenRecord; source: string | null }
   | { kind: 'person'; identity: string; factoryId: string; scopes: readonly string[]; source: string | null };
 
@@ -74,6 +88,18 @@ export interface AuditQuery {
   order?: unknown;
   limit?: unknown;
   cursor?: unknown;
+}
+
+/** What the operator's registry and doctor commands need to know of the running configuration. */
+export interface PublishedSettings extends RegistryTokenSettings {
+  /** The gateway URL devices use. */
+  gateway: string;
+  /** How the realm's tokens name their key (authsvc.tokenKeyHint). */
+  tokenKeyHint: Config['authsvc']['tokenKeyHint'];
+}
+
+export function publishedSettings(config: Config): PublishedSettings {
+  return { ...registryTokenSettings(config), gateway: gatewayUrl(config), tokenKeyHint: config.authsvc.tokenKeyHint };
 }
 
 /** A page size from a query: a whole number from 1 to 1000 (strings as they come from a URL). */
@@ -108,13 +134,25 @@ export interface EnrollmentResult {
  * factory. The HTTP API and the CLI's local mode both call this, so the rules live in one place.
  */
 export class AdminService {
-  constructor(readonly deps: AuthorityDeps) {}
+  constructor(
+    readonly deps: AuthorityDeps,
+    /** The configuration's published settings (realm, service, issuer, gateway URL), for registrySettings. */
+    private readonly settings?: PublishedSettings,
+  ) {}
 
   /**
    * Resolves an admin API bearer secret to a principal, or throws 401. The authority judges the
    * token; a malformed or unknown one is `token_invalid` here, without saying which.
    */
   async authenticate(secret: string | undefined, source: string | null, options: { recordRefusal?: boolean } = {}): Promise<Principal> {
+    if (secret !== undefined && secretKind(secret) === 'operator') {
+      const standing = await operatorTokenStanding(this.deps, secret);
+      if (!standing.ok) {
+        if (options.recordRefusal === true) await record(this.deps, { type: 'admin.refused', actor: 'anonymous', source, factoryId: null, target: null, reason: standing.reason });
+        throw refusalError(standing.reason);
+      }
+      return { kind: 'operator', source, operatorTokenId: standing.token.id };
+    }
     const standing: SecretStanding = secret
       ? await authenticateSecret(this.deps, secret, { kinds: ['api'], username: null })
       : { ok: false, reason: 'token_required', token: null };
@@ -145,9 +183,15 @@ export class AdminService {
   }
 
   private actor(p: Principal): Actor {
-    if (p.kind === 'operator') return { actor: 'operator', source: p.source ?? null };
+    if (p.kind === 'operator') return { actor: p.operatorTokenId ? `operator:${p.operatorTokenId}` : 'operator', source: p.source ?? null };
     if (p.kind === 'person') return { actor: p.identity, source: p.source };
     return { actor: `token:${p.token.id}`, source: p.source };
+  }
+
+  /** The operator's own commands: the local CLI, an operator token or the operator's console session; a factory's token never. */
+  private operator(p: Principal): Actor {
+    if (p.kind !== 'operator') throw forbidden('operator_only', 'this is an operator command: use an operator token (tgo_...) or the CLI on the Tollgate host');
+    return this.actor(p);
   }
 
   /** The one factory and the scopes a token or a person holds; the operator holds everything. */
@@ -178,7 +222,7 @@ export class AdminService {
   }
 
   async whoami(p: Principal) {
-    if (p.kind === 'operator') return { kind: 'operator' as const };
+    if (p.kind === 'operator') return { kind: 'operator' as const, ...(p.operatorTokenId ? { tokenId: p.operatorTokenId } : {}) };
     if (p.kind === 'person') {
       const factory = await this.deps.store.getFactory(p.factoryId);
       return { kind: 'person' as const, identity: p.identity, factory: factory?.name ?? null, scopes: [...p.scopes] };
@@ -389,7 +433,8 @@ export class AdminService {
     }
   }
 
-  private auditFilter(f: Factory, query: AuditQuery): AuditFilter & { order: 'asc' | 'desc' } {
+  /** The store's filter for an audit query: one factory's records, or (null) every record. */
+  private auditFilter(f: Factory | null, query: AuditQuery): AuditFilter & { order: 'asc' | 'desc' } {
     if (query.outcome !== undefined && !OUTCOMES.includes(query.outcome as AuditOutcome)) throw invalidInput('outcome_invalid', 'outcome must be success or denied');
     if (query.order !== undefined && query.order !== 'asc' && query.order !== 'desc') throw invalidInput('order_invalid', 'order must be asc (oldest first) or desc');
     const target = optionalText(query.target, 'target', 128);
@@ -398,7 +443,7 @@ export class AdminService {
     const since = optionalTime(query.from, 'from');
     const until = optionalTime(query.to, 'to');
     return {
-      factoryId: f.id,
+      ...(f !== null ? { factoryId: f.id } : {}),
       order: query.order === 'desc' ? 'desc' : 'asc',
       ...(target !== undefined ? { target } : {}),
       ...(actor !== undefined ? { actor } : {}),
@@ -407,6 +452,63 @@ export class AdminService {
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
     };
+  }
+
+  // ---- the operator's commands -----------------------------------------------------------
+
+  async createFactory(p: Principal, name: unknown) {
+    return presentFactory(await createFactory(this.deps, this.operator(p), name));
+  }
+
+  async listSigningKeys(p: Principal) {
+    this.operator(p);
+    return (await this.deps.store.listSigningKeys()).map(presentSigningKey);
+  }
+
+  async addSigningKey(p: Principal, body: { alg?: unknown; days?: unknown; activate?: unknown }) {
+    if (body.activate !== undefined && typeof body.activate !== 'boolean') throw invalidInput('activate_invalid', 'activate must be true or false');
+    return presentSigningKey(await createSigningKey(this.deps, this.operator(p), { algorithm: body.alg, days: body.days, activate: body.activate === true }));
+  }
+
+  async activateSigningKey(p: Principal, kid: unknown) {
+    await activateSigningKey(this.deps, this.operator(p), kid);
+    return { activated: kid as string };
+  }
+
+  async retireSigningKey(p: Principal, kid: unknown) {
+    await retireSigningKey(this.deps, this.operator(p), kid);
+    return { retired: kid as string };
+  }
+
+  /** Every factory's audit trail and the accounts', with the factory audit's filters and cursors. */
+  async auditAll(p: Principal, query: AuditQuery) {
+    this.operator(p);
+    const limit = pageLimit(query.limit);
+    const filter = this.auditFilter(null, query);
+    const after = query.cursor === undefined ? undefined : decodeCursor(`audit-${filter.order}`, String(query.cursor));
+    const records = await this.deps.store.listAudit({ ...filter, limit: limit + 1, ...(after !== undefined ? { after } : {}) });
+    return pageOf(records, limit, `audit-${filter.order}`, (r) => r.id, auditRecordJson);
+  }
+
+  /** What registries and `tollgate doctor` compare against: the published settings and every signing key. */
+  async registrySettings(p: Principal) {
+    this.operator(p);
+    if (!this.settings) throw new TollgateError('unavailable', 'settings_unavailable', 'this admin service was started without its configuration');
+    return { ...this.settings, keys: (await this.deps.store.listSigningKeys()).map(presentSigningKey) };
+  }
+
+  async listOperatorTokens(p: Principal) {
+    this.operator(p);
+    return (await this.deps.store.listOperatorTokens()).map(presentOperatorToken);
+  }
+
+  async createOperatorToken(p: Principal, body: { description?: unknown; days?: unknown }) {
+    const created = await createOperatorToken(this.deps, this.operator(p), body);
+    return { ...presentOperatorToken(created.token), secret: created.secret };
+  }
+
+  async revokeOperatorToken(p: Principal, id: unknown) {
+    await revokeOperatorToken(this.deps, this.operator(p), id);
   }
 }
 

@@ -1,16 +1,18 @@
 /**
  * The token-signing keys the realm works with, as the store describes them.
  *
- * Signing keys are created, activated and retired by other processes (the CLI, the admin API), so
- * the keyring follows the store: it polls `changeVersion('signing_keys')`, which is cheap, and
- * reloads the records only when that number moves. A failed reload keeps the previous keys: a
- * momentarily busy store must not stop token issuance.
+ * Signing keys are created, activated and retired by other processes (the CLI, the admin API,
+ * another instance), so the keyring follows the store: told at once by its change feed where the
+ * engine has one, else polling `changeVersion('signing_keys')`, which is cheap; it reloads the
+ * records only when that number moves. A failed reload keeps the previous keys: a momentarily busy
+ * store must not stop token issuance.
  */
 import crypto from 'node:crypto';
 import { TollgateError } from '../shared/errors.js';
 import type { KeyStore } from '../shared/keystore.js';
 import type { Logger } from '../shared/log.js';
 import type { SigningKeyRecord, Store } from '../shared/store/types.js';
+import { followChanges } from '../shared/store/follow.js';
 import type { SigningKey } from './jwt.js';
 
 /** A key registries must accept: `trusted` (published ahead of use, or just rotated out) or `active`. */
@@ -25,9 +27,9 @@ export interface TrustedKey {
 }
 
 export interface KeyringOptions {
-  store: Pick<Store, 'listSigningKeys' | 'changeVersion'>;
+  store: Pick<Store, 'listSigningKeys' | 'changeVersion' | 'subscribeChanges'>;
   keys: Pick<KeyStore, 'get'>;
-  /** How often to look for changes made by other processes; 0 disables polling. Default 2000. */
+  /** How often to look for changes made by other processes without a change feed; 0 disables polling. Default 2000. */
   pollMs?: number;
   log?: Logger;
 }
@@ -58,13 +60,13 @@ function toTrusted(record: SigningKeyRecord & { status: 'trusted' | 'active' }):
 }
 
 /** The active key, ready for jwt.ts; throws a message naming what is wrong with it. */
-function toSigningKey(key: TrustedKey, record: SigningKeyRecord, keys: Pick<KeyStore, 'get'>): SigningKey {
+async function toSigningKey(key: TrustedKey, record: SigningKeyRecord, keys: Pick<KeyStore, 'get'>): Promise<SigningKey> {
   if (!(JWS_ALGORITHMS as readonly string[]).includes(record.alg)) {
     throw new Error(`signing key ${record.kid} has algorithm ${record.alg}; tokens are signed with ${JWS_ALGORITHMS.join(', ')}`);
   }
   let privateKey: crypto.KeyObject;
   try {
-    privateKey = crypto.createPrivateKey(keys.get(record.keyRef));
+    privateKey = crypto.createPrivateKey(await keys.get(record.keyRef));
   } catch (e) {
     throw new Error(`the private key of signing key ${record.kid} (${record.keyRef}) cannot be read: ${(e as Error).message}`);
   }
@@ -76,7 +78,7 @@ function toSigningKey(key: TrustedKey, record: SigningKeyRecord, keys: Pick<KeyS
 
 export class Keyring {
   private loaded: Loaded = { version: -1, trusted: [], active: null, problem: 'signing keys not loaded yet' };
-  private timer: NodeJS.Timeout | null = null;
+  private stopFollowing: (() => void) | null = null;
   private checking: Promise<boolean> | null = null;
 
   private constructor(private readonly options: KeyringOptions) {}
@@ -85,13 +87,14 @@ export class Keyring {
   static async open(options: KeyringOptions): Promise<Keyring> {
     const keyring = new Keyring(options);
     await keyring.reload();
-    const pollMs = options.pollMs ?? DEFAULT_KEYRING_POLL_MS;
-    if (pollMs > 0) {
-      keyring.timer = setInterval(() => {
-        keyring.check().catch((e: unknown) => options.log?.error({ err: e }, 'could not check the signing keys for changes'));
-      }, pollMs);
-      keyring.timer.unref();
-    }
+    keyring.stopFollowing = followChanges({
+      store: options.store,
+      topic: 'signing_keys',
+      builtFrom: keyring.version,
+      pollMs: options.pollMs ?? DEFAULT_KEYRING_POLL_MS,
+      onChange: () => keyring.check().then(() => undefined),
+      onError: (e) => options.log?.error({ err: e }, 'could not check the signing keys for changes'),
+    });
     return keyring;
   }
 
@@ -158,7 +161,7 @@ export class Keyring {
       trusted.push(key);
       if (record.status === 'active') {
         try {
-          active = toSigningKey(key, record, keys);
+          active = await toSigningKey(key, record, keys);
         } catch (e) {
           problem = (e as Error).message;
         }
@@ -180,7 +183,7 @@ export class Keyring {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopFollowing?.();
+    this.stopFollowing = null;
   }
 }

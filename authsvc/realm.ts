@@ -57,7 +57,7 @@ export interface RealmOptions {
    * The per-subject rate limit, asked with the actor the credentials proved (`device:<uuid>`,
    * `token:<id>`, `user:<name>`...), never with a name they merely claim: a 429 answer, or null.
    */
-  limitSubject?: (subject: string) => RateLimitedAnswer | null;
+  limitSubject?: (subject: string) => Promise<RateLimitedAnswer | null>;
 }
 
 export const AUDIT_REFUSED = 'realm.refused';
@@ -100,7 +100,7 @@ export function createRealm({ settings, deps, keyring, log, accounts, limitSubje
     const context: AuthnContext = { now: deps.now(), source: request.source, service: settings.service };
     const auth = await authenticate(chain, tokenRequest.credentials, context, hasAccounts);
     if (!auth.ok) return refuse(tokenRequest, auth.refusal);
-    const limited = limitSubject?.(subjectOf(auth.identity).party.actor);
+    const limited = (await limitSubject?.(subjectOf(auth.identity).party.actor)) ?? null;
     if (limited) return { kind: 'rate_limited', dialect, answer: limited };
     const access = await authorize(authorizers, auth.identity, tokenRequest.scopes, context);
     return { kind: 'issued', dialect, token: await issueToken(issuer, tokenRequest, auth.identity, access) };

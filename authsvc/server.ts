@@ -11,7 +11,8 @@ import type { Logger } from '../shared/log.js';
 import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import { observeRequests } from '../shared/ops/http-observe.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
-import { auditRetentionMs, schedulePurge } from '../shared/ops/purge.js';
+import { scheduleMaintenance } from '../shared/ops/purge.js';
+import { sharedStateFor, type SharedState } from '../shared/store/shared-state.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
 import { rateLimited } from '../shared/http/rate-limited.js';
@@ -231,7 +232,7 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     const source = req.socket.remoteAddress ?? null;
     const answer = await realmAnswer(req, method, query, source);
     const [outcome] = answer;
-    if (countsAsFailure(outcome)) limiter?.failed(source);
+    if (countsAsFailure(outcome)) limiter?.failed(source).catch((e: unknown) => log.error({ err: e }, 'could not count a failed authentication'));
     // Refused credentials are counted as their refusal events are published; a refused request here.
     if (outcome.kind === 'invalid' && outcome.status < 500) metrics?.tokensRefused.inc({ service: metrics.service, reason: outcome.reason });
     return answer;
@@ -243,7 +244,7 @@ export function createAuthsvcHandler(options: AuthsvcHandlerOptions): (req: Inco
     if (query.length > MAX_QUERY_BYTES) return [realmInvalid(dialect, 414, 'query_too_large', `the query string is longer than ${MAX_QUERY_BYTES} bytes`), ''];
     const realm = options.realm();
     if (!realm) return [realmInvalid(dialect, 503, 'starting', 'the realm is starting', { 'Retry-After': '1' }), ''];
-    const verdict = limiter?.checkSource(source);
+    const verdict = limiter ? await limiter.checkSource(source) : null;
     if (verdict) return [{ kind: 'rate_limited', dialect, answer: rateLimited(verdict, 'token requests', metrics) }, realm.realmUrl];
     let body: string | undefined;
     if (method === 'POST') {
@@ -290,8 +291,10 @@ export interface AuthsvcOptions {
   config: Config & { source?: string | null };
   deps: AuthorityDeps;
   log: Logger;
-  /** How often to look for signing-key changes made by other processes (ms). Default 2000. */
+  /** How often to look for signing-key changes made by other processes without a change feed (ms). Default 2000. */
   keyringPollMs?: number;
+  /** Limit counters and replay memory (default: in the database on PostgreSQL, else in memory). */
+  shared?: SharedState;
 }
 
 export interface RunningAuthsvc {
@@ -304,9 +307,9 @@ export interface RunningAuthsvc {
   close(): Promise<void>;
 }
 
-export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
+export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs, shared = sharedStateFor(rawDeps.store) }: AuthsvcOptions): Promise<RunningAuthsvc> {
   // Accounts first: a broken ACL or an unreadable certificate stops start-up before anything binds.
-  const accounts = accountSettings(config, log);
+  const accounts = accountSettings(config, log, { replay: shared.replay });
   const acl = new Acl(accounts.acl);
   for (const warning of acl.warnings()) log.warn(warning);
   const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });
@@ -318,7 +321,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
     },
   });
   const deps: AuthorityDeps = { ...rawDeps, events: serviceEvents({ log, metrics }) };
-  const limiter = new RequestLimiter(config.limits, deps.now);
+  const limiter = new RequestLimiter(config.limits, { now: deps.now, state: shared.limits, scope: 'realm' });
   let realm: Realm | null = null;
   const server = createServer(
     createAuthsvcHandler({ realmPath: config.authsvc.realmPath, realm: () => realm, keyring, store: deps.store, log, metrics, limiter }),
@@ -340,8 +343,8 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
     deps,
     keyring,
     log,
-    limitSubject: (subject) => {
-      const verdict = limiter.checkSubject(subject);
+    limitSubject: async (subject) => {
+      const verdict = await limiter.checkSubject(subject);
       return verdict ? rateLimited(verdict, 'token requests', metrics) : null;
     },
     accounts: {
@@ -350,14 +353,7 @@ export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }
       ...(accounts.authorizationHook ? { authorizationHook: accounts.authorizationHook } : {}),
     },
   });
-  const stopPurge = schedulePurge({
-    store: rawDeps.store,
-    intervalMs: config.maintenance.purgeIntervalSeconds * 1000,
-    auditRetentionMs: auditRetentionMs(config.maintenance.auditRetentionDays),
-    ...(config.maintenance.auditArchiveFile !== undefined ? { auditArchiveFile: config.maintenance.auditArchiveFile } : {}),
-    now: deps.now,
-    log,
-  });
+  const stopPurge = scheduleMaintenance({ config, store: rawDeps.store, shared, now: deps.now, log, service: 'authsvc' });
   log.info({ host, port, realm: url, kid: keyring.active?.kid ?? null }, 'authsvc listening');
   return {
     server,

@@ -3,7 +3,10 @@
  * latest.md. Every ceiling is measured in the same run on the same machine: absolute numbers move
  * with whatever else the machine does, ratios much less.
  *
- *   node dist/bench/run.js [--quick] [--only realm|gateway|scale|e2e|memory]
+ *   node dist/bench/run.js [--quick] [--only realm|gateway|scale|postgres|e2e|memory] [--report <name>]
+ *
+ * --report names the result files (bench/results/<name>.json and .md; default latest), so a run of
+ * some suites can be kept beside the full run's figures.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ import { cpuCount } from './lib/proc.js';
 import { e2eSuite } from './suites/e2e.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { memorySuite } from './suites/memory.js';
+import { postgresSuite } from './suites/postgres.js';
 import { realmSuite } from './suites/realm.js';
 import { scaleSuite } from './suites/scale.js';
 
@@ -35,12 +39,14 @@ const SUITES: Record<string, (o: SuiteOptions) => Promise<SuiteResult>> = {
     }
   },
   scale: scaleSuite,
+  postgres: postgresSuite,
   e2e: e2eSuite,
   memory: memorySuite,
 };
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
+function parseArgs(argv: string[]): { quick: boolean; only: string[]; reportName: string } {
   let quick = false;
+  let reportName = 'latest';
   const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -53,13 +59,17 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
       const name = a.slice('--only='.length);
       if (!(name in SUITES)) throw new Error(`--only needs one of: ${Object.keys(SUITES).join(', ')}`);
       only.push(name);
-    } else throw new Error(`unknown option ${String(a)}; use --quick and/or --only <${Object.keys(SUITES).join('|')}>`);
+    } else if (a === '--report') {
+      const name = argv[++i];
+      if (!name || !/^[a-z0-9][a-z0-9.-]{0,60}$/.test(name)) throw new Error('--report needs a file name such as postgres-quick');
+      reportName = name;
+    } else throw new Error(`unknown option ${String(a)}; use --quick, --only <${Object.keys(SUITES).join('|')}> and --report <name>`);
   }
-  return { quick, only };
+  return { quick, only, reportName };
 }
 
 async function main(): Promise<void> {
-  const { quick, only } = parseArgs(process.argv.slice(2));
+  const { quick, only, reportName } = parseArgs(process.argv.slice(2));
   const names = only.length > 0 ? only : Object.keys(SUITES);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-run-'));
   const started = Date.now();
@@ -90,8 +100,8 @@ async function main(): Promise<void> {
   }
   report.totalSeconds = (Date.now() - started) / 1000;
   const out = join(import.meta.dirname, '..', '..', 'bench', 'results');
-  writeReport(out, report);
-  log(`wrote ${join(out, 'latest.json')} and latest.md`);
+  writeReport(out, report, reportName);
+  log(`wrote ${join(out, `${reportName}.json`)} and ${reportName}.md`);
   for (const f of report.figures) {
     log(`${f.suite}: ${f.name}: ${typeof f.value === 'number' ? Math.round(f.value * 100) / 100 : f.value} ${f.unit}${f.ratio !== null ? ` (ratio ${f.ratio})` : ''}${f.met === null ? '' : f.met ? ' met' : ' MISSED'}`);
   }

@@ -1,10 +1,10 @@
 import { localAdminClient, remoteAdminClient, type AdminClient } from '../admin/client.js';
-import { AdminService } from '../admin/service.js';
+import { AdminService, publishedSettings } from '../admin/service.js';
 import type { Actor, AuthorityDeps } from '../shared/authority/index.js';
 import { gatewayUrl, loadConfig, type LoadedConfig } from '../shared/config.js';
 import { gatewayCaForDevices } from '../shared/gateway-tls.js';
 import { openAuthority } from '../shared/runtime.js';
-import type { SqliteStore } from '../shared/store/index.js';
+import type { SqlStore } from '../shared/store/index.js';
 import { TollgateError, isTollgateError } from '../shared/errors.js';
 import { usageError } from './failure.js';
 
@@ -38,7 +38,7 @@ export class Context {
   readonly configFile: string | null;
   readonly url: string | null;
   private loaded: LoadedConfig | undefined;
-  private opened: (AuthorityDeps & { store: SqliteStore }) | undefined;
+  private opened: (AuthorityDeps & { store: SqlStore }) | undefined;
   private adminClient: AdminClient | undefined;
 
   constructor(options: ContextOptions) {
@@ -63,7 +63,7 @@ export class Context {
    * `create` (tollgate init and up make it): a command run from another directory without
    * --config must say so, not act on a new empty store it leaves behind.
    */
-  authority(options: { create?: boolean } = {}): AuthorityDeps & { store: SqliteStore } {
+  authority(options: { create?: boolean } = {}): AuthorityDeps & { store: SqlStore } {
     if (this.opened === undefined) {
       const config = this.config();
       try {
@@ -94,9 +94,9 @@ export class Context {
   private localClient(): AdminClient {
     const config = this.config();
     return localAdminClient({
-      service: new AdminService(this.authority()),
+      service: new AdminService(this.authority(), publishedSettings(config)),
       principal: { kind: 'operator', source: null },
-      enrollment: async () => ({ gatewayCa: await gatewayCaForDevices(config), gateway: gatewayUrl(config) }),
+      enrollment: async () => ({ gatewayCa: await gatewayCaForDevices(config, this.authority().keys), gateway: gatewayUrl(config) }),
     });
   }
 
@@ -120,9 +120,10 @@ export class Context {
     this.io.stderr(this.json ? `${JSON.stringify({ warning: { code, message } })}\n` : `tollgate: warning: ${message} (${code})\n`);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.adminClient?.close();
-    this.opened?.store.close();
+    const opened = this.opened;
     this.opened = undefined;
+    await opened?.store.close();
   }
 }

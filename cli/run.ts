@@ -92,7 +92,7 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
     return exitCodeOf(e);
   } finally {
     try {
-      ctx?.close();
+      await ctx?.close();
     } catch (e) {
       io.stderr(json ? formatJsonError(e) : formatError(e));
     }

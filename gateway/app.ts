@@ -55,18 +55,19 @@ function claimedDevice(req: IncomingMessage): Record<string, string | null> {
 function limitRequests(
   limiter: RequestLimiter,
   metrics: ServiceMetrics | undefined,
+  log: Logger,
   body: (code: string, message: string) => unknown = (code, message) => ({ error: { code, message } }),
 ): RequestHandler {
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const source = sourceOf(req);
-    const verdict = limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
+    const verdict = await limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
     if (verdict) {
       const answer = rateLimited(verdict, 'requests', metrics);
       res.status(answer.status).set(answer.headers).json(body(answer.reason, answer.message));
       return;
     }
     res.once('finish', () => {
-      if (res.statusCode === 401) limiter.failed(source);
+      if (res.statusCode === 401) limiter.failed(source).catch((e: unknown) => log.error({ err: e }, 'could not count a failed authentication'));
     });
     next();
   };
@@ -98,9 +99,9 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
   });
 
   if (limiter) {
-    app.use(['/hub-creds', '/events'], limitRequests(limiter, metrics));
+    app.use(['/hub-creds', '/events'], limitRequests(limiter, metrics, log));
     // lmp-device-register prints only top-level fields of a refusal.
-    app.use('/ota/devices', limitRequests(limiter, metrics, (code, message) => ({ code, message })));
+    app.use('/ota/devices', limitRequests(limiter, metrics, log, (code, message) => ({ code, message })));
   }
   // Before anything that identifies a device: a registering device has no certificate yet.
   if (registration) app.use(registrationRouter(deps, registration, log));

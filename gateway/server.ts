@@ -5,8 +5,10 @@ import { closeGracefully, hardenServer, listen } from '../shared/http/server.js'
 import type { Logger } from '../shared/log.js';
 import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
+import { scheduleMaintenance } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
+import { sharedStateFor, type SharedState } from '../shared/store/shared-state.js';
 import { createGatewayApp } from './app.js';
 import { secureContextOptions, type ServerIdentity } from './trust.js';
 
@@ -22,15 +24,17 @@ export interface GatewayOptions {
   deps: AuthorityDeps;
   identity: ServerIdentity;
   log: Logger;
+  /** Limit counters (default: in the database on PostgreSQL, else in memory). */
+  shared?: SharedState;
 }
 
-export async function startGateway({ config, deps: rawDeps, identity, log }: GatewayOptions): Promise<RunningGateway> {
+export async function startGateway({ config, deps: rawDeps, identity, log, shared = sharedStateFor(rawDeps.store) }: GatewayOptions): Promise<RunningGateway> {
   const metrics = createMetrics('gateway', {
     countDevicesByState: () => rawDeps.store.countDevicesByState(),
     activeSigningKey: async () => (await rawDeps.store.listSigningKeys()).find((k) => k.status === 'active') ?? null,
   });
   const deps: AuthorityDeps = { ...rawDeps, events: serviceEvents({ log, metrics }) };
-  const limiter = new RequestLimiter(config.limits, deps.now);
+  const limiter = new RequestLimiter(config.limits, { now: deps.now, state: shared.limits, scope: 'gateway' });
   // Ready when devices can be answered: a store that takes writes, and a server certificate in date.
   const readiness = () =>
     assessReadiness({ store: storeCheck(deps.store), serverCertificate: certificateCheck(() => identity.certPem, deps.now) });
@@ -60,13 +64,21 @@ export async function startGateway({ config, deps: rawDeps, identity, log }: Gat
   server.on('tlsClientError', (e: Error & { code?: string }) => {
     metrics.tlsClientCertFailures.inc({ reason: `handshake_${(e.code ?? 'unknown').toLowerCase()}` });
   });
-  const port = await listen(server, config.gateway.listen.port, config.gateway.listen.host);
+  const stopMaintenance = scheduleMaintenance({ config, store: rawDeps.store, shared, now: deps.now, log, service: 'gateway' });
+  let port: number;
+  try {
+    port = await listen(server, config.gateway.listen.port, config.gateway.listen.host);
+  } catch (e) {
+    stopMaintenance();
+    throw e;
+  }
   log.info({ port, host: config.gateway.listen.host }, 'gateway listening (mutual TLS)');
   return {
     server,
     port,
     metrics,
     async close() {
+      stopMaintenance();
       await closeGracefully(server);
     },
   };

@@ -62,11 +62,46 @@ const consoleOidcSchema = z
   .strict();
 
 export type ConsoleRole = z.infer<typeof consoleOidcSchema>['roles'][number];
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
+/** Which database holds the state, and how private keys are kept there. */
+const storeSchema = z
+  .object({
+    /** `sqlite` (embedded, one host; the default) or `postgres` (several instances). */
+    type: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** PostgreSQL: `postgres://user@host:5432/db` (a password is better in PGPASSWORD). SQLite: a file path, else dataDir/tollgate.db. */
+    url: z.string().min(1).max(2048).optional(),
+    /**
+     * A file holding the 256-bit key-encryption key (base64 or hex): private keys then live in the
+     * database, sealed with it, instead of files under pkiDir. Required on PostgreSQL.
+     */
+    keyEncryptionKeyFile: z.string().min(1).optional(),
+    /** Earlier key-encryption keys, still accepted for reading while `tollgate store rotate-kek` re-seals. */
+    previousKeyEncryptionKeyFiles: z.array(z.string().min(1)).max(8).default([]),
+    /** PostgreSQL connections per process. */
+    poolSize: z.number().int().min(1).max(200).default(10),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.type !== 'postgres') return;
+    if (s.url === undefined || !POSTGRES_URL.test(s.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'store.type postgres needs store.url, e.g. postgres://tollgate@db.example.com/tollgate' });
+    }
+    if (s.keyEncryptionKeyFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keyEncryptionKeyFile'],
+        message: 'store.type postgres keeps private keys in the database and needs a key-encryption key file to seal them',
+      });
+    }
+  })
+  .prefault({});
 
 export const configSchema = z
   .object({
     /** Where the SQLite database lives. */
     dataDir: z.string().min(1).default('data'),
+    store: storeSchema,
     /** Where generated and uploaded key material lives (private keys are files with mode 0600). */
     pkiDir: z.string().min(1).default('certs'),
     /**
@@ -219,7 +254,7 @@ export const configSchema = z
       .prefault({}),
     maintenance: z
       .object({
-        /** How often authsvc deletes expired tokens from the store; 0 turns the purge off. */
+        /** How often expired tokens are deleted (one instance does it, whichever runs); 0 turns the purge off. */
         purgeIntervalSeconds: z.number().int().min(0).max(86_400).default(300),
         /**
          * Days of audit history to keep; older records are deleted by the same scheduled purge.
@@ -239,7 +274,7 @@ export type Config = z.infer<typeof configSchema>;
 export interface LoadedConfig extends Config {
   /** The file it came from, if any. */
   source: string | null;
-  /** Absolute path of the SQLite database. */
+  /** Absolute path of the SQLite database (store.type sqlite). */
   databasePath: string;
 }
 
@@ -364,6 +399,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const base = options.cwd ?? (file ? dirname(resolve(file)) : process.cwd());
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const config = result.data;
+  const sqliteUrl = config.store.type === 'sqlite' && config.store.url !== undefined ? config.store.url.replace(/^sqlite:(\/\/)?/, '') : undefined;
   return {
     ...config,
     dataDir: abs(config.dataDir),
@@ -372,8 +408,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ...config.maintenance,
       ...(config.maintenance.auditArchiveFile !== undefined ? { auditArchiveFile: abs(config.maintenance.auditArchiveFile) } : {}),
     },
+    store: {
+      ...config.store,
+      ...(config.store.keyEncryptionKeyFile !== undefined ? { keyEncryptionKeyFile: abs(config.store.keyEncryptionKeyFile) } : {}),
+      previousKeyEncryptionKeyFiles: config.store.previousKeyEncryptionKeyFiles.map(abs),
+    },
     source: file,
-    databasePath: resolve(abs(config.dataDir), 'tollgate.db'),
+    databasePath: sqliteUrl !== undefined ? abs(sqliteUrl) : resolve(abs(config.dataDir), 'tollgate.db'),
   };
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { LoadedConfig } from './config.js';
+import type { KeyStore } from './keystore.js';
 import { developmentCaFile, developmentGatewayTls } from './development.js';
 import { invalidInput } from './errors.js';
 import type { Logger } from './log.js';
@@ -49,11 +50,14 @@ function missing(): never {
   );
 }
 
-/** What the gateway serves with: the configured files, or in development mode the development PKI. */
-export async function gatewayTls(config: LoadedConfig, log?: Logger): Promise<GatewayTlsMaterial> {
+/**
+ * What the gateway serves with: the configured files, or in development mode the development PKI
+ * (in the database when `keys` are sealed there, so every instance serves one CA's certificate).
+ */
+export async function gatewayTls(config: LoadedConfig, log?: Logger, keys?: KeyStore): Promise<GatewayTlsMaterial> {
   const configured = configuredGatewayTls(config);
   if (configured) return configured;
-  if (config.development) return developmentGatewayTls(config, log);
+  if (config.development) return developmentGatewayTls(config, log, keys);
   return missing();
 }
 
@@ -61,9 +65,9 @@ export async function gatewayTls(config: LoadedConfig, log?: Logger): Promise<Ga
  * The CA bundle the operator's local CLI writes into device files: the configured one, else the
  * development CA once `tollgate up` or `tollgate init` generated it.
  */
-export async function gatewayCaForDevices(config: LoadedConfig): Promise<string> {
+export async function gatewayCaForDevices(config: LoadedConfig, keys?: KeyStore): Promise<string> {
   const configured = configuredGatewayTls(config);
   if (configured) return configured.caPem;
-  if (config.development || existsSync(developmentCaFile(config))) return (await developmentGatewayTls(config)).caPem;
+  if (config.development || existsSync(developmentCaFile(config))) return (await developmentGatewayTls(config, undefined, keys)).caPem;
   return missing();
 }

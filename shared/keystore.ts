@@ -4,19 +4,40 @@ import { invalidInput } from './errors.js';
 import { writeFileAtomic } from './files.js';
 
 /**
- * Private keys the authority holds (online device CAs, token-signing keys) live here: one PEM file
- * each under `<pkiDir>/keys/`, mode 0600, written atomically (temp file + rename) so a crash never
- * leaves half a key. The store only keeps a reference (`keys/<name>.key`), never key material.
+ * Where the private keys the authority holds (online device CAs, token-signing keys) are kept. The
+ * store only ever records a reference to one. Two implementations: files under pkiDir (one host,
+ * the SQLite default) and the database itself, sealed with a key-encryption key (several
+ * instances; shared/sealed-keystore.ts).
  */
-export class KeyStore {
+export interface KeyStore {
+  /** Where keys live, for messages: `files` or `database`. */
+  readonly kind: 'files' | 'database';
+  /** Keeps a new key and returns its reference. Never overwrites. */
+  put(name: string, privateKeyPem: string): Promise<string>;
+  get(ref: string): Promise<string>;
+  /** Removes a key that was kept but whose store record could not be committed. */
+  discard(ref: string): Promise<void>;
+}
+
+export const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,100}$/;
+
+export function keyRefFor(name: string): string {
+  if (!KEY_NAME.test(name)) throw invalidInput('key_name_invalid', `invalid key name "${name}"`);
+  return `keys/${name}.key`;
+}
+
+/**
+ * One PEM file per key under `<pkiDir>/keys/`, mode 0600, written atomically (temp file + rename)
+ * so a crash never leaves half a key.
+ */
+export class FileKeyStore implements KeyStore {
+  readonly kind = 'files' as const;
   private readonly cache = new Map<string, string>();
 
   constructor(readonly root: string) {}
 
-  /** Writes a new key and returns its reference. Never overwrites. */
-  put(name: string, privateKeyPem: string): string {
-    if (!/^[a-z0-9][a-z0-9._-]{0,100}$/.test(name)) throw invalidInput('key_name_invalid', `invalid key name "${name}"`);
-    const ref = `keys/${name}.key`;
+  async put(name: string, privateKeyPem: string): Promise<string> {
+    const ref = keyRefFor(name);
     const path = this.pathOf(ref);
     if (existsSync(path)) throw invalidInput('key_exists', `key ${ref} already exists`);
     writeFileAtomic(path, privateKeyPem, 0o600);
@@ -24,7 +45,7 @@ export class KeyStore {
     return ref;
   }
 
-  get(ref: string): string {
+  async get(ref: string): Promise<string> {
     const cached = this.cache.get(ref);
     if (cached !== undefined) return cached;
     const pem = readFileSync(this.pathOf(ref), 'utf8');
@@ -32,12 +53,7 @@ export class KeyStore {
     return pem;
   }
 
-  has(ref: string): boolean {
-    return this.cache.has(ref) || existsSync(this.pathOf(ref));
-  }
-
-  /** Removes a key that was written but whose store record could not be committed. */
-  discard(ref: string): void {
+  async discard(ref: string): Promise<void> {
     this.cache.delete(ref);
     rmSync(this.pathOf(ref), { force: true });
   }

@@ -2,7 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
- * Opaque bearer secrets: device tokens (from /hub-creds/), factory API tokens and refresh tokens.
+ * Opaque bearer secrets: device tokens (from /hub-creds/), factory API tokens, refresh tokens and
+ * operator tokens (the admin API as the operator).
  *
  * Shape: `<prefix><43 chars base64url of 32 random bytes><6 chars base64url CRC-32 of the former>`.
  * The prefix lets secret scanners recognise a leaked Tollgate secret and tell its kind; the
@@ -10,17 +11,18 @@ import { crc32 } from 'node:zlib';
  * Only the SHA-256 of a secret is stored. A fast hash is right here: the secret has 256 bits of
  * entropy, so there is nothing for a slow password hash to protect against.
  */
-export type SecretKind = 'device' | 'api' | 'refresh';
+export type SecretKind = 'device' | 'api' | 'refresh' | 'operator';
 
 export const SECRET_PREFIX: Record<SecretKind, string> = {
   device: 'tgd_',
   api: 'tga_',
   refresh: 'tgr_',
+  operator: 'tgo_',
 };
 
 const BODY_LENGTH = 43;
 const CHECKSUM_LENGTH = 6;
-const SECRET_PATTERN = /^tg[dar]_[A-Za-z0-9_-]{49}$/;
+const SECRET_PATTERN = /^tg[daro]_[A-Za-z0-9_-]{49}$/;
 
 function checksum(body: string): string {
   const b = Buffer.alloc(4);

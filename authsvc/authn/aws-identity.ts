@@ -18,10 +18,10 @@
  * Freshness and replay: the signed `signingTime` must be at most `maxAgeSeconds` old (and not
  * ahead of the clock by more than a small skew). AWS signs the document when the instance is
  * launched or (re)started, so that is also the window after start in which a VM can use it. Per instance, the newest signingTime accepted is
- * remembered, and an older document for that instance is refused from then on. That memory is per
- * process (each authsvc replica, and each restart, starts empty) and bounded (the least recently
- * seen instances are forgotten first): it stops an old document once a newer one has been used
- * here, not the reuse of a document that is still fresh. While fresh, the document is a bearer
+ * remembered, and an older document for that instance is refused from then on. On PostgreSQL that
+ * memory is shared by every realm instance (and survives restarts); on SQLite it is per process and
+ * bounded (the least recently seen instances are forgotten first). It stops an old document once a
+ * newer one has been used, not the reuse of a document that is still fresh. While fresh, the document is a bearer
  * credential.
  */
 import { X509Certificate, webcrypto } from 'node:crypto';
@@ -36,6 +36,7 @@ import type { Logger } from '../../shared/log.js';
 import { OID } from '../../shared/pki/oids.js';
 import { readPemBlocks } from '../../shared/pki/pem.js';
 import type { BasicCredentials } from '../credentials.js';
+import { MemoryReplayMemory, type ReplayMemory } from '../../shared/store/shared-state.js';
 import type { AccountAuthenticator, AuthnContext, AuthnOutcome, Labels } from './types.js';
 import { PASS } from './types.js';
 
@@ -92,6 +93,8 @@ export interface AwsIdentityOptions {
   /** Directory relative certificate paths are resolved against (the configuration file's). */
   baseDir: string;
   log?: Logger;
+  /** Where the newest accepted signingTime per instance is kept (default: this process's memory). */
+  replay?: ReplayMemory;
 }
 
 interface RegionSigner {
@@ -320,32 +323,12 @@ function mappingOf(config: AwsIdentityConfig, document: InstanceIdentityDocument
   );
 }
 
-/** The newest signingTime accepted per instance, so an older document cannot be replayed; bounded, oldest first out. */
-class ReplayMemory {
-  /** `<accountId>/<instanceId>` -> newest signingTime accepted (ms); Map order is recency order. */
-  private readonly newestSeen = new Map<string, number>();
-
-  admit(account: string, signingTime: number): Refusal | null {
-    const newest = this.newestSeen.get(account);
-    if (newest !== undefined && signingTime < newest) {
-      return refuse('aws_document_replayed', `a document signed at ${new Date(newest).toISOString()} was already accepted for this instance; this older one is refused`, account);
-    }
-    this.newestSeen.delete(account);
-    this.newestSeen.set(account, Math.max(signingTime, newest ?? signingTime));
-    if (this.newestSeen.size > REPLAY_MEMORY_ENTRIES) {
-      const oldest = this.newestSeen.keys().next();
-      if (!oldest.done) this.newestSeen.delete(oldest.value);
-    }
-    return null;
-  }
-}
-
 export function createAwsIdentityAuthenticator(config: AwsIdentityConfig, options: AwsIdentityOptions): AccountAuthenticator {
   const signers = loadSigners(config, options.baseDir);
   const log = options.log?.child({ authenticator: 'aws' });
   // pkijs types its engine with the DOM's Crypto, which node's webcrypto implements but is not declared as.
   const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as WebCrypto });
-  const replays = new ReplayMemory();
+  const replay = options.replay ?? new MemoryReplayMemory(REPLAY_MEMORY_ENTRIES);
 
   async function authenticate(credentials: BasicCredentials, context: AuthnContext): Promise<AuthnOutcome> {
     if (credentials.username !== AWS_IDENTITY_USERNAME) return PASS;
@@ -367,8 +350,9 @@ export function createAwsIdentityAuthenticator(config: AwsIdentityConfig, option
     if (typeof signingTime !== 'number') return signingTime;
     const mapping = mappingOf(config, document, account);
     if (isRefusal(mapping)) return mapping;
-    const replayed = replays.admit(account, signingTime);
-    if (replayed) return replayed;
+    if (!(await replay.accept(account, signingTime, context.now))) {
+      return refuse('aws_document_replayed', 'a newer document was already accepted for this instance; this older one is refused', account);
+    }
 
     // The identity labels come last so that configured labels cannot contradict the document.
     const labels: Labels = {

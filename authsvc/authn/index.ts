@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path';
 import type { LoadedConfig } from '../../shared/config.js';
 import type { AclRuleConfig } from '../../shared/config-accounts.js';
 import type { Logger } from '../../shared/log.js';
+import type { ReplayMemory } from '../../shared/store/shared-state.js';
 import { createAwsIdentityAuthenticator } from './aws-identity.js';
 import { createAuthenticationHook, createAuthorizationHook } from './hook.js';
 import { createOidcAuthenticator } from './oidc.js';
@@ -27,12 +28,16 @@ export interface AccountSettings {
 }
 
 /** The account authenticators, ACL and hooks the configuration turns on (none by default). */
-export function accountSettings(config: Pick<LoadedConfig, 'authsvc'> & { source?: string | null }, log?: Logger): AccountSettings {
+export function accountSettings(
+  config: Pick<LoadedConfig, 'authsvc'> & { source?: string | null },
+  log?: Logger,
+  shared: { replay?: ReplayMemory } = {},
+): AccountSettings {
   const { authsvc } = config;
   // Relative certificate paths in the configuration are relative to the file that names them.
   const baseDir = config.source ? dirname(resolve(config.source)) : process.cwd();
   const authenticators: AccountAuthenticator[] = [];
-  if (authsvc.awsIdentity) authenticators.push(createAwsIdentityAuthenticator(authsvc.awsIdentity, { baseDir, ...(log ? { log } : {}) }));
+  if (authsvc.awsIdentity) authenticators.push(createAwsIdentityAuthenticator(authsvc.awsIdentity, { baseDir, ...(log ? { log } : {}), ...(shared.replay ? { replay: shared.replay } : {}) }));
   if (authsvc.oidc) authenticators.push(createOidcAuthenticator(authsvc.oidc, log ? { log } : {}));
   const hook = authsvc.hooks.authentication;
   if (Object.keys(authsvc.users).length > 0) {

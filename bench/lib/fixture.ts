@@ -6,12 +6,15 @@ import { stringify } from 'yaml';
 import { createFactory, createOnlineCa, createSigningKey, enrollFromCsr, mintDeviceToken } from '../../shared/authority/index.js';
 import { loadConfig } from '../../shared/config.js';
 import { developmentGatewayTls } from '../../shared/development.js';
+import { writeFileAtomic } from '../../shared/files.js';
+import { generateKekText } from '../../shared/kek.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 
 /**
- * A benchmark store: a temp directory with a config file, a SQLite store, a signing key, one
- * factory with an online CA, one enrolled device and a device token. Built only through the
+ * A benchmark store: a temp directory with a config file, a store (a SQLite file, or a PostgreSQL
+ * database with the keys sealed in it), a signing key, one factory with an online CA, one
+ * enrolled device and a device token. Built only through the
  * authority functions so the rows are exactly what production writes.
  *
  * Request limits are turned off: the benchmarks hammer one device from one address, which the
@@ -23,7 +26,10 @@ export const BENCH_FACTORY = 'bench';
 export interface Fixture {
   dir: string;
   configFile: string;
+  /** The SQLite file (unused on PostgreSQL). */
   databasePath: string;
+  /** The PostgreSQL database, when the store is there. */
+  postgresUrl: string | null;
   factoryId: string;
   caId: string;
   device: { uuid: string; certPem: string; keyPem: string; caPem: string };
@@ -42,6 +48,8 @@ export interface FixtureOptions {
   tokenTtlSeconds?: number;
   /** Purge interval of authsvc (seconds); 0 turns its own purge off. */
   purgeIntervalSeconds?: number;
+  /** A PostgreSQL database: the store, instead of a SQLite file. */
+  postgresUrl?: string;
 }
 
 export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
@@ -62,8 +70,10 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
       authsvc: { listen: { host: '127.0.0.1', port: 0 }, service, issuer },
       limits: { enabled: false },
       maintenance: { purgeIntervalSeconds: options.purgeIntervalSeconds ?? 0 },
+      ...(options.postgresUrl ? { store: { type: 'postgres', url: options.postgresUrl, keyEncryptionKeyFile: 'kek' } } : {}),
     }),
   );
+  if (options.postgresUrl) writeFileAtomic(join(dir, 'kek'), generateKekText(), 0o600);
   const config = loadConfig({ file: configFile, env: {} });
   const deps = openAuthority(config);
   const actor = { actor: 'operator', source: null };
@@ -77,13 +87,14 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   const view = await deps.store.getDevice(uuid);
   if (!view) throw new Error(`device ${uuid} was not enrolled`);
   const minted = await mintDeviceToken(deps, view, '127.0.0.1');
-  const tls = await developmentGatewayTls(config);
+  const tls = await developmentGatewayTls(config, undefined, deps.keys);
   const databasePath = config.databasePath;
-  deps.store.close();
+  await deps.store.close();
   return {
     dir,
     configFile,
     databasePath,
+    postgresUrl: options.postgresUrl ?? null,
     factoryId: factory.id,
     caId: ca.id,
     device: { uuid, certPem: enrolled.certificatePem, keyPem: pair.privateKeyPem, caPem: enrolled.caCertificatePem },

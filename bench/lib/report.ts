@@ -81,8 +81,9 @@ export function markdown(report: RunReport): string {
   return lines.join('\n');
 }
 
-export function writeReport(dir: string, report: RunReport): void {
+/** Writes `<name>.json` and `<name>.md` (default: latest). */
+export function writeReport(dir: string, report: RunReport, name = 'latest'): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(dir, 'latest.md'), markdown(report));
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(dir, `${name}.md`), markdown(report));
 }

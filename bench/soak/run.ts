@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   );
   // A CI pulling with an offline token: API tokens get refresh tokens, devices do not.
   const puller = await createApiToken(deps, { actor: 'operator', source: null }, factory, { scopes: ['containers:read'], description: 'soak puller' }, 'operator');
-  deps.store.close();
+  await deps.store.close();
   const adminAuth = { Authorization: `Bearer ${api.secret}`, 'Content-Type': 'application/json' };
   const adminUrl = `http://127.0.0.1:${adminPort}/v1/factories/${BENCH_FACTORY}`;
   const realmUrl = `http://127.0.0.1:${authsvcPort}/token`;

@@ -107,7 +107,7 @@ export async function steadyMinting(o: SuiteOptions): Promise<Figure[]> {
     clearInterval(sampler);
     stopPurge();
     reader.close();
-    deps.store.close();
+    await deps.store.close();
     // Levelled off: after the first expiry + purge cycle, the second half never climbs much above the first.
     const settled = samples.filter((s) => s.t > Math.max(ttlSeconds, auditRetentionSeconds) + purgeEverySeconds);
     const half = Math.floor(settled.length / 2);

@@ -1,4 +1,4 @@
-import { presentAudit, type AuditJson } from '../../admin/present.js';
+import type { AuditJson } from '../../admin/present.js';
 import { flag, intOption, stringOption } from '../args.js';
 import type { Command, Input, OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
@@ -225,23 +225,13 @@ export const auditCommands: Command[] = [
       ...exportOptions,
       after: { type: 'string', value: 'id', help: 'continue after this record id' },
     },
-    mode: 'local',
+    mode: 'any',
     async run(ctx, input) {
       const action = stringOption(input, 'action');
-      const store = ctx.authority().store;
       await runAudit(
         ctx,
         input,
-        async (q) => {
-          const records = await store.listAudit({
-            ...(action !== undefined ? { action } : {}),
-            ...(q.cursor !== undefined ? { after: q.cursor } : {}),
-            ...(q.since !== undefined ? { since: q.since } : {}),
-            ...(q.until !== undefined ? { until: q.until } : {}),
-            limit: q.limit,
-          });
-          return { items: records.map(presentAudit), next: records.length === q.limit ? String(records.at(-1)!.id) : null };
-        },
+        (q) => ctx.client().auditAll({ ...(action !== undefined ? { action } : {}), from: iso(q.since), to: iso(q.until), limit: q.limit, cursor: q.cursor }),
         ['audit-all'],
       );
     },
@@ -256,7 +246,9 @@ export const auditCommands: Command[] = [
       const me = await ctx.client().whoami();
       ctx.print(me, () =>
         me.kind === 'operator'
-          ? 'operator (local: the store and key files directly)'
+          ? 'tokenId' in me && me.tokenId
+            ? `operator (token ${me.tokenId})`
+            : 'operator (local: the store and key files directly)'
           : me.kind === 'person'
             ? `${me.identity} of factory ${me.factory ?? '?'} (scopes: ${me.scopes.join(', ')})`
             : `token ${me.token.id} of factory ${me.factory ?? '?'} (scopes: ${me.token.scopes.join(', ')})`,

@@ -1,9 +1,6 @@
-import { presentFactory } from '../../admin/present.js';
-import { createFactory } from '../../shared/authority/index.js';
 import { KEY_ALGORITHM_NAMES } from '../../shared/pki/index.js';
 import { intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import { OPERATOR } from '../context.js';
 import { fields, table } from '../format.js';
 
 export const factoryCommands: Command[] = [
@@ -11,11 +8,11 @@ export const factoryCommands: Command[] = [
     name: ['factory', 'create'],
     args: ['name'],
     usage: '<name>',
-    summary: 'create a factory (operator only)',
+    summary: 'create a factory (operator: locally, or remotely with an operator token)',
     details: 'The name becomes the first component of the factory\'s repositories: a-z, 0-9 and single . _ - between them.',
-    mode: 'local',
+    mode: 'any',
     async run(ctx, { args }) {
-      const factory = presentFactory(await createFactory(ctx.authority(), OPERATOR, args.name));
+      const factory = await ctx.client().createFactory(args.name);
       ctx.print(factory, () => `created factory ${factory.name} (${factory.id})\nnext: tollgate ca create ${factory.name}`);
     },
   },
@@ -23,10 +20,10 @@ export const factoryCommands: Command[] = [
     name: ['factory', 'list'],
     args: [],
     usage: '',
-    summary: 'list the factories (operator only)',
-    mode: 'local',
+    summary: "list the factories (the operator's: all; a factory token's: its own)",
+    mode: 'any',
     async run(ctx) {
-      const factories = (await ctx.authority().store.listFactories()).map(presentFactory);
+      const factories = (await ctx.client().listFactories()).items;
       ctx.print(factories, () => table(['NAME', 'ID', 'CREATED'], factories.map((f) => [f.name, f.id, f.createdAt])));
     },
   },

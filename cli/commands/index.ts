@@ -8,9 +8,11 @@ import { doctorCommands } from './doctor.js';
 import { factoryCommands } from './factory.js';
 import { keysCommands } from './keys.js';
 import { loginCommands } from './login.js';
+import { operatorCommands } from './operator.js';
 import { readyCommand } from './ready.js';
 import { serviceCommands } from './services.js';
 import { shellCommands } from './shell.js';
+import { storeCommands } from './store.js';
 import { tokenCommands } from './token.js';
 import { userCommands } from './user.js';
 
@@ -30,4 +32,6 @@ export const COMMANDS: readonly Command[] = [
   ...configCommands,
   ...doctorCommands,
   ...shellCommands,
+  ...operatorCommands,
+  ...storeCommands,
 ];

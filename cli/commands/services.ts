@@ -1,5 +1,5 @@
 import { startAdmin } from '../../admin/server.js';
-import type { WrittenRegistryConfig } from '../../authsvc/registry-config.js';
+import { writeRegistryConfig, type WrittenRegistryConfig } from '../../authsvc/registry-config.js';
 import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway } from '../../gateway/server.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
@@ -10,15 +10,16 @@ import { createLogger, type Logger } from '../../shared/log.js';
 import { registerExpiryGauges } from '../../shared/ops/expiry-metrics.js';
 import { startMetricsListener, type RunningMetricsListener } from '../../shared/ops/metrics-listener.js';
 import type { ServiceMetrics } from '../../shared/ops/metrics.js';
-import type { SqliteStore } from '../../shared/store/index.js';
-import { openAuthority } from '../../shared/runtime.js';
+import type { SqlStore } from '../../shared/store/index.js';
+import { openAuthority, storeLocation } from '../../shared/runtime.js';
+import { describeStore } from '../../shared/store/index.js';
 import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { prepareDevelopment } from '../development.js';
 import { fields } from '../format.js';
 import { untilStopped } from '../lifecycle.js';
-import { registryDir, writeRegistryFiles } from '../registry-files.js';
+import { registryDir } from '../registry-files.js';
 import { runUp } from '../up.js';
 
 /**
@@ -51,20 +52,22 @@ async function serveMetrics(
 async function runService(
   ctx: Context,
   service: 'gateway' | 'authsvc',
-  start: (config: LoadedConfig, deps: AuthorityDeps & { store: SqliteStore }, log: Logger, started: (close: () => Promise<void>) => void) => Promise<void>,
+  start: (config: LoadedConfig, deps: AuthorityDeps & { store: SqlStore }, log: Logger, started: (close: () => Promise<void>) => void) => Promise<void>,
 ): Promise<number> {
   const config = ctx.config();
   const log = createLogger(service, config.log.level);
   const lock = lockDataDir(config.dataDir, service);
   const closers: (() => Promise<void>)[] = [];
-  let deps: (AuthorityDeps & { store: SqliteStore }) | undefined;
+  let deps: (AuthorityDeps & { store: SqlStore }) | undefined;
   const stop = async () => {
     await Promise.all(closers.map((close) => close()));
-    deps?.store.close();
+    await deps?.store.close();
     lock.release();
   };
   try {
     deps = openAuthority(config);
+    // A networked store connects and migrates in the background: the services start once it has.
+    await deps.store.ready();
     await start(config, deps, log, (close) => closers.push(close));
   } catch (e) {
     await stop().catch(() => undefined);
@@ -76,7 +79,7 @@ async function runService(
 /** Starts the gateway (device mTLS) and the admin API (plain HTTP, its own listener) in this process. */
 function serveGateway(ctx: Context): Promise<number> {
   return runService(ctx, 'gateway', async (config, deps, log, started) => {
-    const tls = await gatewayTls(config, log);
+    const tls = await gatewayTls(config, log, deps.keys);
     const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem }, log });
     started(() => gateway.close());
     const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } });
@@ -116,7 +119,7 @@ export const serviceCommands: Command[] = [
       // A second `up` on the same data directory stops here, before touching anything.
       assertUnlocked(ctx.config().dataDir, ['gateway', 'authsvc']);
       const prepared = await prepareDevelopment(ctx);
-      ctx.close(); // the children open the store themselves
+      await ctx.close(); // the children open the store themselves
       return runUp(ctx, prepared);
     },
   },
@@ -129,7 +132,7 @@ export const serviceCommands: Command[] = [
     async run(ctx) {
       const { config, tls, registry } = await prepareDevelopment(ctx);
       const result = {
-        database: config.databasePath,
+        database: config.store.type === 'sqlite' ? config.databasePath : describeStore(storeLocation(config)),
         pkiDir: config.pkiDir,
         gatewayCa: tls.caFile,
         registry: registry.paths,
@@ -171,16 +174,25 @@ export const serviceCommands: Command[] = [
       out: { type: 'string', value: 'dir', help: 'where to write (default: <pkiDir>/registry)' },
       'registry-path': { type: 'string', value: 'dir', help: 'the same directory as the registry sees it, for the snippets (default: --out)' },
     },
-    mode: 'local',
+    mode: 'any',
     async run(ctx, input) {
-      const config = ctx.config();
-      const out = stringOption(input, 'out') ?? registryDir(config);
-      const registry = await writeRegistryFiles(config, ctx.authority(), out, stringOption(input, 'registry-path'));
+      // The keys and the realm's settings from wherever the CLI works: the local store, or remotely
+      // the admin API (operator token); the files are written here.
+      const published = await ctx.client().registrySettings();
+      const out = stringOption(input, 'out') ?? registryDir(ctx.config());
+      const registryPath = stringOption(input, 'registry-path');
+      const registry = await writeRegistryConfig(out, {
+        realm: published.realm,
+        service: published.service,
+        issuer: published.issuer,
+        keys: published.keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, certificatePem: k.certificate })),
+        ...(registryPath !== undefined ? { directory: registryPath } : {}),
+      });
       ctx.print({ paths: registry.paths, kids: registry.kids, auth28: registry.auth28Yaml, auth3: registry.auth3Yaml }, () =>
         [
           fields(registrySummary(registry)),
           '',
-          config.authsvc.tokenKeyHint === 'kid'
+          published.tokenKeyHint === 'kid'
             ? '# Tokens name their key by kid (authsvc.tokenKeyHint): 2.8 finds it in the bundle, 3.x only through jwks.'
             : '# Tokens carry their certificate in x5c (authsvc.tokenKeyHint): both versions check it against the bundle.',
           '# registry 3.x (config.yml):',

@@ -3,6 +3,7 @@ import type { Device, DeviceState, Factory } from '../store/types.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
 import { commit, type DeviceStateEvent } from './events.js';
 import { assertDeviceUuid, assertLabel } from './names.js';
+import { deviceTokensOutlive } from './tokens.js';
 
 /** A device's life after enrollment (enrollment/ brings it in): state changes and deletion. */
 
@@ -42,7 +43,7 @@ export async function setDeviceState(
     throw conflict('device_state_transition', `a ${device.state} device cannot become ${state}${device.state === 'revoked' ? ': revocation is final' : ''}`);
   }
   return commit(deps, { type: EVENT_OF[state], ...by(actor), factoryId: factory.id, target: device.uuid, reason: why }, (audit) =>
-    deps.store.setDeviceState(device.uuid, state, why, audit),
+    deps.store.setDeviceState(device.uuid, state, why, audit, { revokeTokens: !deviceTokensOutlive(state) }),
   );
 }
 

@@ -105,7 +105,9 @@ export type DomainEvent =
   | Event<'console.signin_code_created', { expiresAt: string }>
   | Event<'console.signed_in' | 'console.signed_out', { via: 'token' | 'oidc' | 'code' }>
   | Event<'signing_key.created', { alg: string }>
-  | Event<'signing_key.activated' | 'signing_key.retired'>;
+  | Event<'signing_key.activated' | 'signing_key.retired'>
+  | Event<'operator_token.created', { expiresAt: number | null }>
+  | Event<'operator_token.revoked'>;
 
 const REFUSALS: ReadonlySet<string> = new Set<RefusalAction>([
   'token.refused',

@@ -6,6 +6,7 @@ import { verifyProofOfPossession } from './ca-registration.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
 import { commit, type CaStateEvent } from './events.js';
 import { assertFactoryName, assertLabel } from './names.js';
+import { deviceTokensOutliveCa } from './tokens.js';
 
 export async function createFactory(deps: AuthorityDeps, actor: Actor, name: unknown): Promise<Factory> {
   const factoryName = assertFactoryName(name);
@@ -53,7 +54,7 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
   const cert = parseCertificate(certificatePem);
   refuseSubjectOfOtherFactory(await deps.store.listDeviceCas(), factory, cert);
   const id = randomUUID();
-  const keyRef = deps.keys.put(`ca-${id}`, keyPair.privateKeyPem);
+  const keyRef = await deps.keys.put(`ca-${id}`, keyPair.privateKeyPem);
   const ca: DeviceCa = {
     id,
     factoryId: factory.id,
@@ -74,7 +75,7 @@ export async function createOnlineCa(deps: AuthorityDeps, actor: Actor, factory:
       (audit) => deps.store.addDeviceCa(ca, audit),
     );
   } catch (e) {
-    deps.keys.discard(keyRef);
+    await deps.keys.discard(keyRef);
     throw e;
   }
 }
@@ -178,6 +179,6 @@ export async function setCaState(deps: AuthorityDeps, actor: Actor, factory: Fac
     throw conflict('ca_state_transition', `a ${ca.state} CA cannot become ${state}`);
   }
   return commit(deps, { type: CA_EVENT[state], ...by(actor), factoryId: factory.id, target: ca.id, reason: why }, (audit) =>
-    deps.store.setDeviceCaState(ca.id, state, why, audit),
+    deps.store.setDeviceCaState(ca.id, state, why, audit, { revokeDeviceTokens: !deviceTokensOutliveCa(state) }),
   );
 }

@@ -23,3 +23,4 @@ export { renewDeviceCertificate, type Renewed } from './enrollment/renewal.js';
 export type { Enrolled } from './enrollment/types.js';
 export { BULK_ENROLLMENT_MAX_ROWS, enrollBatch, type BulkEnrollmentRow, type BulkRowResult } from './enrollment/bulk.js';
 export * from './device-trust.js';
+export * from './operator-tokens.js';

@@ -17,7 +17,7 @@ export const REFUSALS = {
   token_unknown: ['unauthenticated', 'the credentials are not valid'],
   /** The admin API's answer for a malformed or unknown token: it does not say which. */
   token_invalid: ['unauthenticated', 'the admin API token is invalid'],
-  token_required: ['unauthenticated', 'an admin API token is required (Authorization: Bearer tga_...)'],
+  token_required: ['unauthenticated', 'an admin API token is required (Authorization: Bearer tga_... or tgo_...)'],
   registration_token_missing: ['unauthenticated', 'send the registration token in an OSF-TOKEN header (or Authorization: Bearer)'],
   /** Registration's answer for a malformed or unknown token, like token_invalid's. */
   registration_token_invalid: ['unauthenticated', 'the registration token is not valid'],

@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
-import { invalidInput } from '../errors.js';
+import { conflict, invalidInput, notFound } from '../errors.js';
 import { DEFAULT_KEY_ALGORITHM, generateKeyPair, isKeyAlgorithm, issueCertificate, jwsAlgorithmFor, KEY_ALGORITHM_NAMES, libtrustKeyId } from '../pki/index.js';
-import type { SigningKeyRecord } from '../store/types.js';
+import type { SigningKeyRecord, SigningKeyTransition } from '../store/types.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
 import { commit } from './events.js';
 
@@ -35,7 +35,7 @@ export async function createSigningKey(deps: AuthorityDeps, actor: Actor, option
     notAfter: new Date(now + days * 86_400_000),
     selfSignPrivateKeyPem: pair.privateKeyPem,
   });
-  const keyRef = deps.keys.put(`signing-${kid.replaceAll(':', '').toLowerCase()}`, pair.privateKeyPem);
+  const keyRef = await deps.keys.put(`signing-${kid.replaceAll(':', '').toLowerCase()}`, pair.privateKeyPem);
   const record: SigningKeyRecord = {
     kid,
     alg: jwsAlgorithmFor(publicKey),
@@ -48,7 +48,7 @@ export async function createSigningKey(deps: AuthorityDeps, actor: Actor, option
   try {
     await commit(deps, { type: 'signing_key.created', ...by(actor), target: kid, details: { alg: record.alg } }, (audit) => deps.store.addSigningKey(record, audit));
   } catch (e) {
-    deps.keys.discard(keyRef);
+    await deps.keys.discard(keyRef);
     throw e;
   }
   if (options.activate) {
@@ -58,12 +58,33 @@ export async function createSigningKey(deps: AuthorityDeps, actor: Actor, option
   return record;
 }
 
-export async function activateSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
+async function requireSigningKey(deps: AuthorityDeps, kid: unknown): Promise<{ key: SigningKeyRecord; all: SigningKeyRecord[] }> {
   if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
-  await commit(deps, { type: 'signing_key.activated', ...by(actor), target: kid }, (audit) => deps.store.activateSigningKey(kid, audit));
+  const all = await deps.store.listSigningKeys();
+  const key = all.find((k) => k.kid === kid);
+  if (!key) throw notFound('signing_key_not_found', `no signing key ${kid}`);
+  return { key, all };
 }
 
+/**
+ * Makes `kid` the one key new tokens are signed with. The key it replaces stays trusted, since
+ * registries must keep accepting the tokens it signed until they expire; a retired key never
+ * comes back (registries may already have dropped it).
+ */
+export async function activateSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
+  const { key, all } = await requireSigningKey(deps, kid);
+  if (key.status === 'retired') throw conflict('signing_key_retired', `signing key ${key.kid} is retired`);
+  const transitions: SigningKeyTransition[] = all
+    .filter((k) => k.status === 'active' && k.kid !== key.kid)
+    .map((k) => ({ kid: k.kid, from: 'active', to: 'trusted' }));
+  if (key.status !== 'active') transitions.push({ kid: key.kid, from: key.status, to: 'active', activatedAt: deps.now() });
+  await commit(deps, { type: 'signing_key.activated', ...by(actor), target: key.kid }, (audit) => deps.store.transitionSigningKeys(transitions, audit));
+}
+
+/** Takes a key out of the registry bundle; the active key cannot go (activate another first). */
 export async function retireSigningKey(deps: AuthorityDeps, actor: Actor, kid: unknown): Promise<void> {
-  if (typeof kid !== 'string' || kid.length > 64) throw invalidInput('kid_invalid', 'kid must be a key id string');
-  await commit(deps, { type: 'signing_key.retired', ...by(actor), target: kid }, (audit) => deps.store.retireSigningKey(kid, audit));
+  const { key } = await requireSigningKey(deps, kid);
+  if (key.status === 'active') throw conflict('signing_key_active', `activate another key before retiring ${key.kid}`);
+  const transitions: SigningKeyTransition[] = key.status === 'retired' ? [] : [{ kid: key.kid, from: key.status, to: 'retired' }];
+  await commit(deps, { type: 'signing_key.retired', ...by(actor), target: key.kid }, (audit) => deps.store.transitionSigningKeys(transitions, audit));
 }

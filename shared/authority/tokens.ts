@@ -1,10 +1,23 @@
 import { forbidden, invalidInput, notFound } from '../errors.js';
 import { newSecret, newTokenId } from '../secrets.js';
-import type { DeviceAuthView, Factory, NewTokenRecord, TokenRecord } from '../store/types.js';
+import type { CaState, DeviceAuthView, DeviceState, Factory, NewTokenRecord, TokenRecord } from '../store/types.js';
 import { by, type Actor, type AuthorityDeps } from './context.js';
 import { commit } from './events.js';
 import { assertLabel } from './names.js';
 import { checkRegistrationTokenRequest, grantsRegistration, REGISTRATION_SCOPE } from './registration.js';
+
+/**
+ * A device's tokens live only while the device is active: any other state (disabled, pending,
+ * revoked) ends them in the same transaction, so no token of such a device ever works again.
+ */
+export function deviceTokensOutlive(state: DeviceState): boolean {
+  return state === 'active';
+}
+
+/** A revoked CA cuts off every device under it, tokens included; disabling one only stops new enrollments. */
+export function deviceTokensOutliveCa(state: CaState): boolean {
+  return state !== 'revoked';
+}
 
 /**
  * Scopes an API token can carry. `devices:*` and `tokens:write` are for the admin API (`devices:test`

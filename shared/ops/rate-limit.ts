@@ -2,11 +2,11 @@
  * Request limits: token buckets per key, and a growing block for addresses that keep presenting
  * bad credentials.
  *
- * The counters live in memory, per process. The store (SQLite) would make them survive restarts
- * and be shared, but every request on the hot path would then cost a write. Nothing needs the
- * sharing today: the gateway and the realm are separate processes limiting separate endpoints, so
- * each one's counters are complete for what it guards. A second replica of one service on the same
- * host would need a shared store; RateLimitStore is the seam for that.
+ * Where the counters live is a LimitState. On one host (SQLite) they live in memory, per process:
+ * the gateway and the realm are separate processes limiting separate endpoints, so each one's
+ * counters are complete for what it guards, and the hot path pays no write. Several instances of
+ * one service (PostgreSQL) share them in the database (shared/store/shared-limits.ts), one round
+ * trip per request, so a device spreading its requests over every instance is limited as one.
  */
 
 export interface BucketRule {
@@ -124,6 +124,52 @@ export class FailureBackoff {
   }
 }
 
+/** The keys one request is counted under (null: not counted under that kind). */
+export interface LimitKeys {
+  /** The source address, for the failure back-off. */
+  backoff: string | null;
+  subject: string | null;
+  source: string | null;
+}
+
+/** Where limit counters live: this process's memory, or a store every instance shares. */
+export interface LimitState {
+  /** Back-off first (cheapest and the most telling), then the subject's bucket, then the source's. */
+  check(keys: LimitKeys, rules: { subject: BucketRule; source: BucketRule }, now: number): Promise<LimitVerdict | null>;
+  fail(key: string, rule: FailureRule, now: number): Promise<void>;
+}
+
+/** Counters in this process's memory (bounded maps): the single-host default, and the fastest. */
+export class MemoryLimitState implements LimitState {
+  private readonly buckets: RateLimitStore;
+  private backoff: FailureBackoff | null = null;
+
+  constructor(buckets: RateLimitStore = new MemoryRateLimitStore()) {
+    this.buckets = buckets;
+  }
+
+  async check(keys: LimitKeys, rules: { subject: BucketRule; source: BucketRule }, now: number): Promise<LimitVerdict | null> {
+    if (keys.backoff !== null && this.backoff) {
+      const wait = this.backoff.blocked(keys.backoff, now);
+      if (wait !== null) return { retryAfterSeconds: wait, reason: 'credentials_backoff' };
+    }
+    if (keys.subject !== null) {
+      const d = this.buckets.take(keys.subject, rules.subject, now);
+      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+    }
+    if (keys.source !== null) {
+      const d = this.buckets.take(keys.source, rules.source, now);
+      if (!d.ok) return { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+    }
+    return null;
+  }
+
+  async fail(key: string, rule: FailureRule, now: number): Promise<void> {
+    this.backoff ??= new FailureBackoff(rule);
+    this.backoff.fail(key, now);
+  }
+}
+
 export interface LimitsConfig {
   enabled: boolean;
   perDevice: BucketRule;
@@ -143,16 +189,31 @@ export interface LimitRequest {
   subject: string | null;
 }
 
+export interface RequestLimiterOptions {
+  now?: () => number;
+  state?: LimitState;
+  /**
+   * The endpoint's name in shared keys (`gateway`, `realm`): instances of one service count
+   * together, the gateway and the realm apart, as they always did in separate processes.
+   */
+  scope?: string;
+}
+
 /** The checks of one endpoint: back-off first (cheapest and the most telling), then both buckets. */
 export class RequestLimiter {
-  private readonly backoff: FailureBackoff;
+  private readonly now: () => number;
+  private readonly state: LimitState;
+  private readonly prefix: string;
+  private readonly rules: { subject: BucketRule; source: BucketRule };
 
   constructor(
     private readonly config: LimitsConfig,
-    private readonly now: () => number = Date.now,
-    private readonly store: RateLimitStore = new MemoryRateLimitStore(),
+    options: RequestLimiterOptions = {},
   ) {
-    this.backoff = new FailureBackoff(config.failures);
+    this.now = options.now ?? Date.now;
+    this.state = options.state ?? new MemoryLimitState();
+    this.prefix = options.scope ? `${options.scope}:` : '';
+    this.rules = { subject: config.perDevice, source: config.perSource };
   }
 
   /**
@@ -160,18 +221,14 @@ export class RequestLimiter {
    * subject must be one the caller can vouch for (the gateway's: the fingerprint of a certificate
    * whose key the TLS handshake proved).
    */
-  check(r: LimitRequest): LimitVerdict | null {
+  async check(r: LimitRequest): Promise<LimitVerdict | null> {
     if (!this.config.enabled) return null;
-    const now = this.now();
-    if (r.source !== null) {
-      const wait = this.backoff.blocked(r.source, now);
-      if (wait !== null) return { retryAfterSeconds: wait, reason: 'credentials_backoff' };
-    }
-    if (r.subject !== null) {
-      const d = this.take(`subject:${r.subject}`, this.config.perDevice, now);
-      if (d) return d;
-    }
-    return r.source !== null ? this.take(`source:${r.source}`, this.config.perSource, now) : null;
+    const keys: LimitKeys = {
+      backoff: r.source === null ? null : `${this.prefix}failures:${r.source}`,
+      subject: r.subject === null ? null : `${this.prefix}subject:${r.subject}`,
+      source: r.source === null ? null : `${this.prefix}source:${r.source}`,
+    };
+    return this.state.check(keys, this.rules, this.now());
   }
 
   /**
@@ -180,24 +237,19 @@ export class RequestLimiter {
    * a bucket taken from an unverified name would let anyone who knows a device's UUID spend that
    * device's requests.
    */
-  checkSource(source: string | null): LimitVerdict | null {
+  checkSource(source: string | null): Promise<LimitVerdict | null> {
     return this.check({ source, subject: null });
   }
 
   /** The bucket of a subject whose credentials were verified. */
-  checkSubject(subject: string): LimitVerdict | null {
+  async checkSubject(subject: string): Promise<LimitVerdict | null> {
     if (!this.config.enabled) return null;
-    return this.take(`subject:${subject}`, this.config.perDevice, this.now());
-  }
-
-  private take(key: string, rule: BucketRule, now: number): LimitVerdict | null {
-    const d = this.store.take(key, rule, now);
-    return d.ok ? null : { retryAfterSeconds: d.retryAfterSeconds, reason: 'rate_limited' };
+    return this.state.check({ backoff: null, subject: `${this.prefix}subject:${subject}`, source: null }, this.rules, this.now());
   }
 
   /** Call when a request presented credentials that were refused, or was refused before they could be checked. */
-  failed(source: string | null): void {
+  async failed(source: string | null): Promise<void> {
     if (!this.config.enabled || source === null) return;
-    this.backoff.fail(source, this.now());
+    await this.state.fail(`${this.prefix}failures:${source}`, this.config.failures, this.now());
   }
 }

@@ -3,8 +3,10 @@
  *
  * Nothing outside `shared/store/` sees SQL. Every mutating method takes the audit entry that
  * describes it and writes both in one transaction, so the audit trail can never disagree with
- * the state it describes. Methods are async so that a networked engine can implement the same
- * interface; the embedded SQLite engine answers synchronously underneath.
+ * the state it describes. Two engines implement it with the same repositories: SQLite (embedded,
+ * one host) and PostgreSQL (several instances); test/conformance/ holds them to the same behaviour.
+ * The store keeps facts; what a change implies (which tokens die, which key steps down) is the
+ * authority's decision, handed in as explicit effects.
  */
 
 export type DeviceState = 'active' | 'pending' | 'disabled' | 'revoked';
@@ -131,6 +133,15 @@ export interface RevokedDescendant {
   factoryId: string;
 }
 
+/** An operator credential for the admin API (`tgo_`): every factory, and the operator's commands. */
+export interface OperatorToken {
+  id: string;
+  description: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
 export interface NewTokenRecord extends Omit<TokenRecord, 'revokedAt' | 'parentId'> {
   parentId?: string | null;
   /** SHA-256 of the secret, hex. The secret itself is never stored. */
@@ -181,6 +192,24 @@ export interface SigningKeyRecord {
 /** Topics whose change other processes must notice without a restart. */
 export type ChangeTopic = 'device_cas' | 'signing_keys';
 
+/** A change of one signing key's status, applied only if the key still has status `from`. */
+export interface SigningKeyTransition {
+  kid: string;
+  from: SigningKeyStatus;
+  to: SigningKeyStatus;
+  /** Set when the key becomes active. */
+  activatedAt?: number;
+}
+
+/** A private key as the database holds it: sealed with a key-encryption key (see shared/keys/). */
+export interface SealedKeyRecord {
+  ref: string;
+  /** Which key-encryption key sealed it (a fingerprint, never the key). */
+  kekId: string;
+  sealed: string;
+  createdAt: number;
+}
+
 export interface ListOptions {
   limit?: number;
   /** Opaque cursor: the last key of the previous page. */
@@ -217,7 +246,8 @@ export interface Store {
   addDeviceCa(ca: DeviceCa, audit: AuditEntry): Promise<DeviceCa>;
   getDeviceCa(id: string): Promise<DeviceCa | null>;
   listDeviceCas(filter?: { factoryId?: string }): Promise<DeviceCa[]>;
-  setDeviceCaState(id: string, state: CaState, reason: string | null, audit: AuditEntry): Promise<DeviceCa>;
+  /** Changes the state; with `revokeDeviceTokens`, every token of every device under the CA is revoked too. */
+  setDeviceCaState(id: string, state: CaState, reason: string | null, audit: AuditEntry, effects: { revokeDeviceTokens: boolean }): Promise<DeviceCa>;
 
   insertDevice(device: Device, audit: AuditEntry): Promise<Device>;
   /** Inserts every device with its audit record in one transaction: all of them, or none. */
@@ -226,8 +256,11 @@ export interface Store {
   listDevices(factoryId: string, options?: DeviceListOptions): Promise<Device[]>;
   /** How many devices of the factory each CA issued, by state. */
   countDevicesByCa(factoryId: string): Promise<Map<string, Record<DeviceState, number>>>;
-  /** Changes the state; leaving `active` also revokes every token of the device (kept until it expires). */
-  setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry): Promise<Device>;
+  /**
+   * Changes the state; with `revokeTokens`, every token of the device is revoked in the same
+   * transaction (kept until it expires, so a device presenting one hears why it was refused).
+   */
+  setDeviceState(uuid: string, state: DeviceState, reason: string | null, audit: AuditEntry, effects: { revokeTokens: boolean }): Promise<Device>;
   /**
    * Deletes the device and leaves its tombstone (getDeviceTombstone) and its current and previous
    * certificates on the retired list, in one transaction.
@@ -301,16 +334,51 @@ export interface Store {
 
   addSigningKey(key: SigningKeyRecord, audit: AuditEntry): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;
-  /** Makes `kid` the one active key; the previously active key stays trusted. */
-  activateSigningKey(kid: string, audit: AuditEntry): Promise<void>;
-  retireSigningKey(kid: string, audit: AuditEntry): Promise<void>;
+  /**
+   * Applies every transition in one transaction, or none: fails with signing_keys_changed when a
+   * key no longer has the status the authority read (another process changed it meanwhile).
+   */
+  transitionSigningKeys(transitions: readonly SigningKeyTransition[], audit: AuditEntry): Promise<void>;
+
+  insertOperatorToken(token: OperatorToken & { secretHash: string }, audit: AuditEntry): Promise<void>;
+  findOperatorTokenBySecretHash(secretHash: string): Promise<OperatorToken | null>;
+  listOperatorTokens(): Promise<OperatorToken[]>;
+  revokeOperatorToken(id: string, audit: AuditEntry): Promise<void>;
+
+  /** Stores a sealed private key; fails with key_exists when the reference is taken. */
+  putSealedKey(key: SealedKeyRecord): Promise<void>;
+  getSealedKey(ref: string): Promise<SealedKeyRecord | null>;
+  deleteSealedKey(ref: string): Promise<void>;
+  /** Up to `limit` keys sealed with another key-encryption key than `kekId`. */
+  sealedKeysNotUnder(kekId: string, limit: number): Promise<SealedKeyRecord[]>;
+  /** Replaces a key's seal if it is still `previousSealed`; false when another process did first. */
+  resealKey(ref: string, previousSealed: string, kekId: string, sealed: string, audit: AuditEntry): Promise<boolean>;
+  /** How many sealed keys each key-encryption key holds. */
+  countSealedKeys(): Promise<Record<string, number>>;
+
+  /**
+   * Runs `fn` as the one run of `job` this interval, if it is due and no instance holds it; resolves
+   * to whether it ran. `fn` is told the time the run was claimed at (runs are an interval apart by it). On PostgreSQL an advisory lock also keeps a slow run from ever overlapping.
+   */
+  runExclusive(job: string, intervalMs: number, fn: (claimedAt: number) => Promise<void>): Promise<boolean>;
 
   /** A number that grows whenever `topic` changes, in any process sharing the store. */
   changeVersion(topic: ChangeTopic): Promise<number>;
   /**
+   * Calls `onChange` as soon as another process changes `topic`s, `onReconnect` after the feed was
+   * interrupted. Null when the engine has no feed: followers poll changeVersion.
+   */
+  subscribeChanges(onChange: (topic: ChangeTopic) => void, onReconnect: () => void): (() => void) | null;
+  /** Which engine this is. */
+  readonly engine: 'sqlite' | 'postgres';
+  /** Resolves once connected and migrated (a networked engine connects in the background). */
+  ready(): Promise<void>;
+  /**
    * Readiness probe of the store (used by /readyz): throws an `unavailable` TollgateError naming
-   * the fault (`store_file_missing`, `store_file_replaced`, `store_full`), or the store's own error.
+   * the fault (`store_file_missing`, `store_file_replaced`, `store_full` on SQLite,
+   * `store_unreachable` on PostgreSQL), or the store's own error.
    */
   ping(): Promise<void>;
-  close(): void;
+  /** Commits what is queued, then lets the database go. */
+  close(): Promise<void>;
 }

@@ -6,13 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realBinaries } from '../support/binaries.js';
 import { buildOciLayout, type OciImage } from '../support/oci.js';
 import { skopeoFor, type Skopeo } from '../support/skopeo.js';
+import { createTestDatabase, postgresAvailable } from '../support/postgres.js';
 import { startTopology, type Topology } from '../support/topology.js';
 
 /**
  * What a fleet runs, for real: CI pushes with a scoped token, devices pull through the credential
  * helper with their certificates, and the real registry verifies every token. skopeo is the client.
+ * Once on each store engine: a SQLite file, and PostgreSQL with the keys sealed in the database.
  */
 const tools = realBinaries(['docker-registry', 'skopeo', 'openssl']);
+const ENGINES = [
+  { engine: 'sqlite', available: true },
+  { engine: 'postgres', available: postgresAvailable },
+] as const;
 
 interface Device {
   uuid: string;
@@ -26,7 +32,11 @@ interface Run {
   stderr: string;
 }
 
-describe.skipIf(!tools.available)('devices pull through Tollgate from a real registry', () => {
+describe.skipIf(!tools.available).each(ENGINES)('devices pull through Tollgate from a real registry ($engine store)', ({ engine, available }) => {
+  if (!available) {
+    it.skip('needs PostgreSQL (apt-get install -y postgresql)', () => undefined);
+    return;
+  }
   let t: Topology;
   let image: OciImage;
   let ci: { username: string; secret: string };
@@ -66,7 +76,7 @@ describe.skipIf(!tools.available)('devices pull through Tollgate from a real reg
     t.cliJson<{ history: { action: string }[] }>(['device', 'show', factory, uuid]).history.filter((h) => h.action === 'token.minted').length;
 
   beforeAll(async () => {
-    t = await startTopology();
+    t = await startTopology(engine === 'postgres' ? { postgresUrl: await createTestDatabase() } : {});
     skopeo = skopeoFor(t.registryHost, t.dir).run;
     for (const f of ['factory-a', 'factory-b']) {
       expect(t.cli(['factory', 'create', f]).status).toBe(0);

@@ -13,7 +13,7 @@ import { createLogger } from '../../shared/log.js';
 import { createCsr, derToPem, generateKeyPair, parseCertificate } from '../../shared/pki/index.js';
 import { x509 } from '../../shared/pki/peculiar.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 import { deviceGet } from '../support/device-client.js';
 import { refusalCode as refusal, registerCa } from '../support/gateway-authority.js';
 
@@ -31,7 +31,7 @@ const log = createLogger('ca-trust-test', 'silent');
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 const gateways: RunningGateway[] = [];

@@ -63,7 +63,7 @@ describe('a device UUID another factory holds', () => {
     expect((await enroll('alpha', alphas)).status).toBe(201);
     const beta = await deps.store.getFactoryByName('beta');
     const ca = (await deps.store.listDeviceCas({ factoryId: beta!.id }))[0]!;
-    const issuer = { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) };
+    const issuer = { certificatePem: ca.certificatePem, privateKeyPem: await deps.keys.get(ca.keyRef!) };
     const cert = async (uuid: string) => {
       const pair = generateKeyPair('ec-p256');
       return { key: pair.privateKeyPem, cert: await issueCertificate({ profile: 'device-client', subject: { commonName: uuid, organizationalUnit: 'beta' }, publicKey: crypto.createPublicKey(pair.publicKeyPem), notAfter: new Date(Date.now() + 86_400_000), issuer }) };

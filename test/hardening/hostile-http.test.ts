@@ -292,7 +292,7 @@ describe('identity attacks at the gateway', () => {
       subject: { commonName: randomUUID(), organizationalUnit: 'other' },
       publicKey: crypto.createPublicKey(pair.publicKeyPem),
       notAfter: new Date(Date.now() + 86_400_000),
-      issuer: { certificatePem: ca.certificatePem, privateKeyPem: t.deps.keys.get(ca.keyRef!) },
+      issuer: { certificatePem: ca.certificatePem, privateKeyPem: await t.deps.keys.get(ca.keyRef!) },
     });
     const crossed: Target = {
       name: 'gateway',

@@ -53,7 +53,7 @@ async function certificate(issuer: { certificatePem: string; privateKeyPem: stri
 async function onlineCa(factory: string) {
   const f = await deps.store.getFactoryByName(factory);
   const ca = (await deps.store.listDeviceCas({ factoryId: f!.id })).find((c) => c.kind === 'online')!;
-  return { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) };
+  return { certificatePem: ca.certificatePem, privateKeyPem: await deps.keys.get(ca.keyRef!) };
 }
 
 async function csrFor(uuid: string, factory = 'jitco') {

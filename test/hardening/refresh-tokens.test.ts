@@ -81,7 +81,7 @@ describe('refresh tokens', () => {
       const old = new Database(path);
       old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
       for (const m of MIGRATIONS.filter((m) => m.version < 8)) {
-        old.exec(m.sql);
+        old.exec(m.sqlite);
         old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
       }
       old.exec(`INSERT INTO factories VALUES ('f1', 'acme', 0);

@@ -147,7 +147,7 @@ describe('token parents in the store', () => {
       const old = new Database(path);
       old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
       for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
-        old.exec(m.sql);
+        old.exec(m.sqlite);
         old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
       }
       old.exec(`INSERT INTO factories VALUES ('f1', 'acme', 0);
@@ -155,7 +155,7 @@ describe('token parents in the store', () => {
       old.close();
       const upgraded = new SqliteStore(path);
       try {
-        expect(upgraded.schemaVersion()).toBe(MIGRATIONS.at(-1)!.version);
+        expect(await upgraded.schemaVersion()).toBe(MIGRATIONS.at(-1)!.version);
         expect((await upgraded.getToken('tok_aaaaaaaaaaaaaaaa'))?.parentId).toBeNull();
       } finally {
         upgraded.close();

@@ -14,7 +14,7 @@ import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair, issueCertificate, OID, type KeyAlgorithm } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
 
 /**
@@ -28,7 +28,7 @@ const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 
 let dir: string;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;

@@ -15,7 +15,7 @@ import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 import {
   estCsrBody,
   fioconfigEst,
@@ -47,7 +47,7 @@ const log = createLogger('foundries-test', 'silent');
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 /** estResponse: foundries; serves registration. */

@@ -13,7 +13,7 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /**
  * The gateway reads a connection's client certificate once and keeps it for the connection's
@@ -25,7 +25,7 @@ const operator: Principal = { kind: 'operator' };
 const system = { actor: 'system' };
 
 let dir: string;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;

@@ -16,7 +16,7 @@ import { createCsr, derToPem, generateKeyPair, issueCertificate, type KeyAlgorit
 import { x509 } from '../../shared/pki/peculiar.js';
 import { importSigner } from '../../shared/pki/signer.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /**
  * The gateway over real TLS sockets: what a device presents is decided by the TLS stack, and every
@@ -31,7 +31,7 @@ const log = createLogger('gateway-tls-test', 'silent');
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;
@@ -92,7 +92,20 @@ async function enroll(factory = 'acme', algorithm: KeyAlgorithm = 'ec-p256', ext
 async function onlineCa(factory: string): Promise<{ certificatePem: string; privateKeyPem: string }> {
   const f = await deps.store.getFactoryByName(factory);
   const ca = (await deps.store.listDeviceCas({ factoryId: f!.id })).find((c) => c.kind === 'online' && c.state === 'active')!;
-  return { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef!) };
+  return { certificatePem: ca.certificatePem, privateKeyPem: await deps.keys.get(ca.keyRef!) };
+}
+
+/** A CA nobody registered, named like a factory's own. */
+async function selfSignedCa(factory: string): Promise<{ certificatePem: string; privateKeyPem: string }> {
+  const pair = generateKeyPair('ec-p256');
+  const certificatePem = await issueCertificate({
+    profile: 'device-ca',
+    subject: { commonName: `${factory} device CA`, organizationalUnit: factory },
+    publicKey: crypto.createPublicKey(pair.publicKeyPem),
+    notAfter: new Date(Date.now() + 365 * DAY),
+    selfSignPrivateKeyPem: pair.privateKeyPem,
+  });
+  return { certificatePem, privateKeyPem: pair.privateKeyPem };
 }
 
 async function deviceCertificate(issuer: { certificatePem: string; privateKeyPem: string }, uuid: string, factory = 'acme'): Promise<Credentials> {
@@ -228,15 +241,7 @@ describe('gateway over real TLS', () => {
   });
 
   it('refuses a certificate from a CA nobody registered: 401 certificate_untrusted', async () => {
-    const pair = generateKeyPair('ec-p256');
-    const rogueCa = await issueCertificate({
-      profile: 'device-ca',
-      subject: { commonName: 'acme device CA', organizationalUnit: 'acme' },
-      publicKey: crypto.createPublicKey(pair.publicKeyPem),
-      notAfter: new Date(Date.now() + 365 * DAY),
-      selfSignPrivateKeyPem: pair.privateKeyPem,
-    });
-    const forged = await deviceCertificate({ certificatePem: rogueCa, privateKeyPem: pair.privateKeyPem }, randomUUID());
+    const forged = await deviceCertificate(await selfSignedCa('acme'), randomUUID());
     const res = await get('/hub-creds/', forged);
     expect([res.status, codeOf(res)]).toEqual([401, 'certificate_untrusted']);
   });

@@ -26,7 +26,7 @@ import {
   type KeyAlgorithm,
 } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /**
  * The certificate lifecycle over real TLS: rotation (EST and JSON), just-in-time registration,
@@ -42,7 +42,7 @@ const log = createLogger('lifecycle-test', 'silent');
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;

@@ -13,7 +13,7 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /** The gateway's operational surface over real TLS: metrics, limits on /hub-creds/, readiness. */
 
@@ -23,7 +23,7 @@ const log = createLogger('ops-gateway-test', 'silent');
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;
 

@@ -16,7 +16,7 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /**
  * The three services' log output through a flow that creates every kind of secret Tollgate hands
@@ -31,7 +31,7 @@ const sink = { write: (s: string) => void lines.push(s) };
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let material: GatewayTlsMaterial;
 let gateway: RunningGateway;
 let admin: RunningAdmin;

@@ -13,7 +13,7 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { createLogger } from '../../shared/log.js';
 import { generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 
 /**
  * What the hardening suites attack: an authority on a data directory of its own (a real SQLite
@@ -21,7 +21,7 @@ import type { SqliteStore } from '../../shared/store/index.js';
  */
 export interface GatewayAuthority {
   config: LoadedConfig;
-  deps: AuthorityDeps & { store: SqliteStore };
+  deps: AuthorityDeps & { store: SqlStore };
   service: AdminService;
   app: ReturnType<typeof createAdminApp>;
   material: GatewayTlsMaterial;
@@ -47,7 +47,7 @@ export async function startGatewayAuthority(name: string, env: Record<string, st
     gateway,
     async close() {
       await gateway.close();
-      deps.store.close();
+      await deps.store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -16,7 +16,7 @@ import {
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
 import { createCsr, generateKeyPair } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
-import type { DeviceAuthView, Factory, SigningKeyRecord, SqliteStore } from '../../shared/store/index.js';
+import type { DeviceAuthView, Factory, SigningKeyRecord, SqlStore } from '../../shared/store/index.js';
 
 /**
  * A real authority on a real SQLite file in a temporary directory, built only through the
@@ -33,7 +33,7 @@ export interface Credentials {
 export interface TestAuthority {
   dir: string;
   config: LoadedConfig;
-  deps: AuthorityDeps & { store: SqliteStore };
+  deps: AuthorityDeps & { store: SqlStore };
   /** Sets the clock (ms since epoch); null goes back to the real time. */
   setNow(ms: number | null): void;
   factory(name: string): Promise<Factory>;

@@ -8,7 +8,8 @@ import { freePort } from './ports.js';
 
 /**
  * The deployed topology on loopback, as real processes: `tollgate serve gateway` (with the admin
- * API) and `tollgate serve authsvc` on one SQLite file, and the real registry (`docker-registry`)
+ * API) and `tollgate serve authsvc` on one store (a SQLite file, or a PostgreSQL database with keys
+ * sealed in it), optionally several instances of each, and the real registry (`docker-registry`)
  * configured with the files `tollgate registry-config` writes. Built code (dist/) is what runs.
  */
 
@@ -22,21 +23,36 @@ export interface CliResult {
   stderr: string;
 }
 
+/** One running Tollgate service process. */
+export interface Instance {
+  service: 'gateway' | 'authsvc';
+  /** The gateway's or the realm's port. */
+  port: number;
+  /** The gateway's admin API port. */
+  adminPort?: number;
+  log: string;
+  child: ChildProcess;
+}
+
 export interface Topology {
   dir: string;
   configFile: string;
+  /** The first instance of each service. */
   gatewayPort: number;
   adminPort: number;
   authsvcPort: number;
-  /** The metrics listeners of the gateway process (gateway and admin API) and of the realm. */
+  /** The metrics listeners of the first gateway process (gateway and admin API) and of the first realm. */
   metricsPorts: { gateway: number; authsvc: number };
+  /** Every instance, gateways first. */
+  instances: Instance[];
+  store: 'sqlite' | 'postgres';
   registryPort: number;
   registryHost: string;
   /** Directory holding a `docker-credential-tollgate` for PATH. */
   binDir: string;
   logs: { gateway: string; authsvc: string; registry: string };
   cli(args: string[], env?: NodeJS.ProcessEnv): CliResult;
-  cliJson<T>(args: string[]): T;
+  cliJson<T>(args: string[], env?: NodeJS.ProcessEnv): T;
   stop(): Promise<void>;
 }
 
@@ -91,14 +107,34 @@ export interface TopologyOptions {
   prepare?: (dir: string) => void;
   /** Runs after the processes stopped, before the directory is removed (e.g. to unmount). */
   cleanup?: (dir: string) => void;
+  /** A PostgreSQL database URL: the store (keys sealed in it) instead of a SQLite file. */
+  postgresUrl?: string;
+  /** Instances of each service (default 1). */
+  replicas?: number;
+  /** Keys merged into the top level of the configuration (e.g. limits, maintenance). */
+  config?: Record<string, unknown>;
 }
 
 export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   options.prepare?.(dir);
   const withRegistry = options.registry ?? true;
-  const [gatewayPort, adminPort, authsvcPort, registryPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const metricsPorts = { gateway: await freePort(), authsvc: await freePort() };
+  const replicas = options.replicas ?? 1;
+  const gatewayPorts: number[] = [];
+  const adminPorts: number[] = [];
+  const authsvcPorts: number[] = [];
+  const gatewayMetricsPorts: number[] = [];
+  const authsvcMetricsPorts: number[] = [];
+  for (let i = 0; i < replicas; i++) {
+    gatewayPorts.push(await freePort());
+    adminPorts.push(await freePort());
+    authsvcPorts.push(await freePort());
+    gatewayMetricsPorts.push(await freePort());
+    authsvcMetricsPorts.push(await freePort());
+  }
+  const [gatewayPort, adminPort, authsvcPort] = [gatewayPorts[0]!, adminPorts[0]!, authsvcPorts[0]!];
+  const metricsPorts = { gateway: gatewayMetricsPorts[0]!, authsvc: authsvcMetricsPorts[0]! };
+  const registryPort = await freePort();
   const registryHost = `127.0.0.1:${registryPort}`;
   const configFile = join(dir, 'tollgate.yml');
   const base: Record<string, unknown> = {
@@ -118,6 +154,8 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     authsvc: { listen: { host: '127.0.0.1', port: authsvcPort }, service: 'tollgate-registry', issuer: 'tollgate' },
     pki: { testCertMaxHours: options.testCertMaxHours ?? 24 },
     metrics: { listen: { host: '127.0.0.1' } },
+    ...options.config,
+    ...(options.postgresUrl ? { store: { type: 'postgres', url: options.postgresUrl, keyEncryptionKeyFile: 'secrets/kek' } } : {}),
   };
   // Extra sections (users, ACL, OIDC...) are merged into the authsvc section.
   if (options.authsvc) Object.assign(base.authsvc as Record<string, unknown>, options.authsvc);
@@ -131,8 +169,8 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', cwd: dir, timeout: 60_000 });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  const cliJson = <T>(args: string[]): T => {
-    const r = cli([...args, '--json']);
+  const cliJson = <T>(args: string[], extraEnv: NodeJS.ProcessEnv = {}): T => {
+    const r = cli([...args, '--json'], extraEnv);
     if (r.status !== 0) throw new Error(`tollgate ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
     return JSON.parse(r.stdout) as T;
   };
@@ -145,18 +183,37 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
 
   const logs = { gateway: join(dir, 'gateway.log'), authsvc: join(dir, 'authsvc.log'), registry: join(dir, 'registry.log') };
   const children: ChildProcess[] = [];
-  const startChild = (command: string, args: string[], logFile: string, childEnv: NodeJS.ProcessEnv = env) => {
+  const startChild = (command: string, args: string[], logFile: string, extraEnv: NodeJS.ProcessEnv = {}) => {
     const out = createWriteStream(logFile);
-    const child = spawn(command, args, { env: childEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: { ...env, ...extraEnv }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
     children.push(child);
     return child;
   };
-  // One configuration for both, as in a deployment; each process gets its own metrics port.
-  const serviceEnv = (port: number) => ({ ...env, TOLLGATE_METRICS_LISTEN_PORT: String(port) });
-  startChild(process.execPath, [CLI, 'serve', 'gateway'], logs.gateway, serviceEnv(metricsPorts.gateway));
-  startChild(process.execPath, [CLI, 'serve', 'authsvc'], logs.authsvc, serviceEnv(metricsPorts.authsvc));
+  // One configuration for all, as in a deployment; each process gets its own ports, and each
+  // instance after the first its own data directory (one instance per service and data directory).
+  const instances: Instance[] = [];
+  const dataDir = (i: number) => (i === 0 ? {} : { TOLLGATE_DATA_DIR: join(dir, `data-${i + 1}`) });
+  for (let i = 0; i < replicas; i++) {
+    const log = i === 0 ? logs.gateway : join(dir, `gateway-${i + 1}.log`);
+    const child = startChild(process.execPath, [CLI, 'serve', 'gateway'], log, {
+      TOLLGATE_GATEWAY_LISTEN_PORT: String(gatewayPorts[i]),
+      TOLLGATE_ADMIN_LISTEN_PORT: String(adminPorts[i]),
+      TOLLGATE_METRICS_LISTEN_PORT: String(gatewayMetricsPorts[i]),
+      ...dataDir(i),
+    });
+    instances.push({ service: 'gateway', port: gatewayPorts[i]!, adminPort: adminPorts[i]!, log, child });
+  }
+  for (let i = 0; i < replicas; i++) {
+    const log = i === 0 ? logs.authsvc : join(dir, `authsvc-${i + 1}.log`);
+    const child = startChild(process.execPath, [CLI, 'serve', 'authsvc'], log, {
+      TOLLGATE_AUTHSVC_LISTEN_PORT: String(authsvcPorts[i]),
+      TOLLGATE_METRICS_LISTEN_PORT: String(authsvcMetricsPorts[i]),
+      ...dataDir(i),
+    });
+    instances.push({ service: 'authsvc', port: authsvcPorts[i]!, log, child });
+  }
 
   const registryConfig = join(dir, 'registry.yml');
   mkdirSync(join(dir, 'registry-storage'));
@@ -201,9 +258,14 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
 
   try {
     const gatewayCa = readFileSync(join(dir, 'certs', 'tls', 'ca.pem'), 'utf8');
-    await waitFor(() => httpsOk(gatewayPort, gatewayCa), 'gateway');
-    await waitFor(() => httpOk(`http://127.0.0.1:${authsvcPort}/healthz`), 'authsvc');
-    await waitFor(() => httpOk(`http://127.0.0.1:${adminPort}/healthz`), 'admin API');
+    for (const i of instances) {
+      if (i.service === 'gateway') {
+        await waitFor(() => httpsOk(i.port, gatewayCa), `gateway :${i.port}`);
+        await waitFor(() => httpOk(`http://127.0.0.1:${i.adminPort}/healthz`), `admin API :${i.adminPort}`);
+      } else {
+        await waitFor(() => httpOk(`http://127.0.0.1:${i.port}/readyz`), `authsvc :${i.port}`);
+      }
+    }
     if (withRegistry) await waitFor(() => httpOk(`http://${registryHost}/v2/`), 'registry');
   } catch (e) {
     await stop();
@@ -217,5 +279,21 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
   writeFileSync(helperPath, `#!/bin/sh\nexec "${process.execPath}" "${HELPER}" "$@"\n`);
   chmodSync(helperPath, 0o755);
 
-  return { dir, configFile, gatewayPort, adminPort, authsvcPort, metricsPorts, registryPort, registryHost, binDir, logs, cli, cliJson, stop };
+  return {
+    dir,
+    configFile,
+    gatewayPort,
+    adminPort,
+    authsvcPort,
+    metricsPorts,
+    instances,
+    store: options.postgresUrl ? 'postgres' : 'sqlite',
+    registryPort,
+    registryHost,
+    binDir,
+    logs,
+    cli,
+    cliJson,
+    stop,
+  };
 }

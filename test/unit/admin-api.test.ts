@@ -12,7 +12,7 @@ import { createLogger } from '../../shared/log.js';
 import { createCsr, derToPem, generateKeyPair, isIssuedBy, issueCertificate, parseCertificate } from '../../shared/pki/index.js';
 import { openAuthority } from '../../shared/runtime.js';
 import { newSecret } from '../../shared/secrets.js';
-import type { SqliteStore } from '../../shared/store/index.js';
+import type { SqlStore } from '../../shared/store/index.js';
 import type { AuthorityDeps } from '../../shared/authority/index.js';
 import { tableSnapshot } from '../support/db-snapshot.js';
 import { AnswerRecorder, nonConforming } from '../support/openapi-check.js';
@@ -26,7 +26,7 @@ const operator: Principal = { kind: 'operator' };
 
 let dir: string;
 let config: LoadedConfig;
-let deps: AuthorityDeps & { store: SqliteStore };
+let deps: AuthorityDeps & { store: SqlStore };
 let service: AdminService;
 let app: ReturnType<typeof createAdminApp>;
 /** Every answer of this suite, checked against the OpenAPI document at the end. */
@@ -421,7 +421,8 @@ describe('device management', () => {
     expect(older.body.items[0].target).toBe(order[0]);
     // An ascending cursor is not a descending list's.
     expect((await api.get(`/v1/factories/acme/audit?cursor=${newest.body.next}`)).body.error.code).toBe('cursor_invalid');
-    const future = await api.get(`/v1/factories/acme/audit?from=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`);
+    // Later than every record, those written on the test's advanced clock (clockOffset) too.
+    const future = await api.get(`/v1/factories/acme/audit?from=${encodeURIComponent(new Date(Date.now() + 7 * DAY).toISOString())}`);
     expect(future.body).toEqual({ items: [], next: null });
     const denied = await api.get('/v1/factories/acme/audit?outcome=denied&limit=1000');
     expect(denied.body.items.every((r: { outcome: string }) => r.outcome === 'denied')).toBe(true);

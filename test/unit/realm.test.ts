@@ -5,7 +5,7 @@ import { basicAuthorization } from '../../authsvc/credentials.js';
 import { Keyring } from '../../authsvc/keyring.js';
 import { AUDIT_ISSUED, AUDIT_REFUSED, createRealm, realmSettings, type Realm, type RealmResponse } from '../../authsvc/realm.js';
 import { startAuthsvc, type RunningAuthsvc } from '../../authsvc/server.js';
-import { revokeApiToken, setCaState, setDeviceState } from '../../shared/authority/index.js';
+import { activateSigningKey, revokeApiToken, setCaState, setDeviceState } from '../../shared/authority/index.js';
 import { TollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { newSecret, newTokenId } from '../../shared/secrets.js';
@@ -452,7 +452,7 @@ describe('realm: availability', () => {
   });
 
   it('answers 503 when no signing key is active', async () => {
-    const empty = await Keyring.open({ store: { listSigningKeys: async () => [], changeVersion: async () => 0 }, keys: t.deps.keys, pollMs: 0 });
+    const empty = await Keyring.open({ store: { listSigningKeys: async () => [], changeVersion: async () => 0, subscribeChanges: () => null }, keys: t.deps.keys, pollMs: 0 });
     expect(empty.active).toBeNull();
     expect(empty.problem).toBe('no signing key is active');
     const r = createRealm({ settings: realmSettings(t.config, REALM_URL), deps: t.deps, keyring: empty, log });
@@ -558,7 +558,7 @@ describe('authsvc server', () => {
     const jwks = (await (await fetch(`${base}/jwks.json`)).json()) as { keys: { kid: string }[] };
     expect(jwks.keys.map((k) => k.kid)).toEqual([next.kid, signing.kid]);
     // Back to the first key for the tests that verify against it.
-    await t.deps.store.activateSigningKey(signing.kid, { actor: 'operator', action: 'signing_key.activated', outcome: 'success' });
+    await activateSigningKey(t.deps, OPERATOR, signing.kid);
     await keyring.check();
   });
 });

@@ -89,7 +89,7 @@ async function issue(deps: AuthorityDeps, claim: EnrollmentClaim, publicKey: Key
     publicKey,
     notBefore: new Date(now - CLOCK_SKEW_MS),
     notAfter: new Date(Math.min(now + lifetimeMs, ca.notAfter)),
-    issuer: { certificatePem: ca.certificatePem, privateKeyPem: deps.keys.get(ca.keyRef) },
+    issuer: { certificatePem: ca.certificatePem, privateKeyPem: await deps.keys.get(ca.keyRef) },
   });
   return parseCertificate(certificatePem);
 }

@@ -1,0 +1,32 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../shared/store/index.js';
+
+/** What only the embedded engine has: a file of its own. The shared contract is test/conformance/. */
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-sqlite-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('SqliteStore file', () => {
+  it('creates the file with mode 0600 in a 0700 directory, in WAL mode, with foreign keys on', async () => {
+    const path = join(dir, 'data', 'tollgate.db');
+    const store = new SqliteStore(path);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700);
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+    expect(store.integrityCheck()).toBe('ok');
+    await expect(store.insertDevice({
+      uuid: 'd', factoryId: 'no-such-factory', caId: 'no-such-ca', name: null, state: 'active', stateReason: null, isTest: false,
+      certificatePem: 'c', certificateFingerprint: 'f', publicKeyFingerprint: 'p', notAfter: 1, createdAt: 1, updatedAt: 1,
+    }, { actor: 'operator', action: 'test', outcome: 'success' })).rejects.toThrow(/FOREIGN KEY/);
+    await store.close();
+  });
+});

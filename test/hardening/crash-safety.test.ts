@@ -113,6 +113,8 @@ beforeAll(async () => {
       `authsvc: { listen: { host: 127.0.0.1, port: ${ports.authsvc} }, service: tollgate-registry, issuer: tollgate }`,
       // The burst comes from one device and one address on purpose; limits are tested elsewhere.
       'limits: { enabled: false }',
+      // No metrics listeners: their fixed default ports would collide with other suites' services.
+      'metrics: { enabled: false }',
       '',
     ].join('\n'),
   );

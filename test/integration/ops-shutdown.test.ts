@@ -57,7 +57,8 @@ async function hammer(url: string, stop: () => boolean, creds: Credentials, outc
 describe('graceful shutdown', () => {
   it('finishes in-flight requests on SIGTERM and exits 0', async () => {
     const child = spawn(process.execPath, [CLI, 'serve', 'authsvc'], {
-      env: { ...process.env, TOLLGATE_CONFIG: join(t.dir, 'tollgate.yml') },
+      // No metrics listener: its fixed default port may be held by another suite's service.
+      env: { ...process.env, TOLLGATE_CONFIG: join(t.dir, 'tollgate.yml'), TOLLGATE_METRICS_ENABLED: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -181,7 +181,9 @@ describe.skipIf(!postgresAvailable)('several gateway and realm instances on one 
       }
     };
     const load = Promise.all(devices.map((d, n) => worker(d, n)));
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Kill once the load is well under way (two tokens per device), with most of it still to come:
+    // how fast the workers get there depends on the machine, not on a fixed delay.
+    for (const until = Date.now() + 3_000; tokens.length < 2 * devices.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
     gatewayA.child.kill('SIGKILL');
     realmA.child.kill('SIGKILL');
     killed = true;

@@ -19,4 +19,6 @@ export default function setup(): void {
     stdio: 'inherit',
     env: { ...process.env, NODE_ENV: 'production' },
   });
+  // The device side as it ships (package.json bin, the device package): the bundles.
+  execFileSync(process.execPath, [join(root, 'tools', 'bundle-device.mjs'), join(root, 'dist', 'device')], { cwd: root, stdio: 'inherit' });
 }

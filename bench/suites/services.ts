@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { rssOf, sleep, stopProcess, track } from '../lib/proc.js';
 import type { Figure, SuiteOptions, SuiteResult } from '../lib/report.js';
@@ -10,8 +10,9 @@ import { freePort, ROOT } from '../lib/topology.js';
 
 /**
  * The deployed services as an operator starts them: `tollgate up` (on a store and PKI made by an
- * earlier `tollgate init`, as every start after the first finds them) until the gateway, the admin
- * API and the realm all accept connections, and then the memory of every process it runs, idle.
+ * earlier `tollgate init`, as every start after the first finds them) until every listener it opens
+ * accepts connections (gateway, admin API, realm, and the two metrics listeners), and then the
+ * memory of every process it runs, idle.
  *
  * Ceilings: a bare Node server process until its port accepts (start-up), and three of them, one
  * per listener, the gateway's with its TLS certificate (memory). Measured alternately in rounds.
@@ -44,6 +45,20 @@ async function untilAccepting(ports: number[], since: number, child: ChildProces
     if (performance.now() - since > timeoutMs) throw new Error(`ports ${[...waiting].join(', ')} did not accept within ${timeoutMs} ms`);
     await sleep(5);
   }
+}
+
+/** A free port whose successor is free too. */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort();
+    const next = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (next) return port;
+  }
+  throw new Error('no two consecutive free ports');
 }
 
 /** `pid` and all its descendants (Linux /proc). */
@@ -97,6 +112,8 @@ export async function servicesSuite(o: SuiteOptions): Promise<SuiteResult> {
   const idleMs = o.quick ? 2000 : 5000;
   const dir = mkdtempSync(join(o.dir, 'services-'));
   const [gateway, admin, realm] = [await freePort(), await freePort(), await freePort()];
+  // `up` gives the gateway process the configured metrics port and the realm the next one.
+  const metrics = await freePortPair();
   const configFile = join(dir, 'tollgate.yml');
   writeFileSync(
     configFile,
@@ -106,6 +123,7 @@ export async function servicesSuite(o: SuiteOptions): Promise<SuiteResult> {
       `gateway: { listen: { host: 127.0.0.1, port: ${gateway} } }`,
       `admin: { listen: { host: 127.0.0.1, port: ${admin} } }`,
       `authsvc: { listen: { host: 127.0.0.1, port: ${realm} } }`,
+      `metrics: { listen: { host: 127.0.0.1, port: ${metrics} } }`,
       '',
     ].join('\n'),
   );
@@ -120,7 +138,7 @@ export async function servicesSuite(o: SuiteOptions): Promise<SuiteResult> {
     const t0 = performance.now();
     const child = startJob([CLI, 'up'], env, dir, join(dir, 'up.log'));
     try {
-      const startMs = await untilAccepting([gateway, admin, realm], t0, child);
+      const startMs = await untilAccepting([gateway, admin, realm, metrics, metrics + 1], t0, child);
       await sleep(idleMs);
       const pids = processTree(child.pid as number);
       const rss = pids.map((p) => rssOf(p) ?? 0);
@@ -165,7 +183,7 @@ export async function servicesSuite(o: SuiteOptions): Promise<SuiteResult> {
   const figures: Figure[] = [
     roundsFigure({
       suite: 'services',
-      name: '`tollgate up` until gateway, admin API and realm accept (ceiling: a bare server process until its port accepts)',
+      name: '`tollgate up` until all its listeners accept (ceiling: a bare server process until its port accepts)',
       unit: 'ms',
       values: tollgate.map((t) => t.startMs),
       references: bare.map((b) => b.startMs),

@@ -74,6 +74,24 @@ export const configSchema = z
      * gateway.tls is generated under pkiDir/tls instead of being a start-up error.
      */
     development: z.boolean().default(false),
+    store: z
+      .object({
+        sqlite: z
+          .object({
+            /**
+             * SQLite's `synchronous` in WAL mode. NORMAL: a commit survives the process crashing, but
+             * the last commits before a power loss or an operating-system crash may be lost (the file
+             * stays consistent). FULL: the write-ahead log is flushed to disk (fsync) at every commit,
+             * so a committed token and its audit record survive a power loss too, at the cost of one
+             * fsync per commit.
+             */
+            synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

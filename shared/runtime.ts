@@ -8,7 +8,7 @@ import { SqliteStore } from './store/index.js';
  * services create the database on first start; tools that only work on one pass `mustExist`.
  */
 export function openAuthority(config: LoadedConfig, now: () => number = Date.now, options: { mustExist?: boolean } = {}): AuthorityDeps & { store: SqliteStore } {
-  const store = new SqliteStore(config.databasePath, options);
+  const store = new SqliteStore(config.databasePath, { ...options, synchronous: config.store.sqlite.synchronous });
   return {
     store,
     keys: new KeyStore(config.pkiDir),

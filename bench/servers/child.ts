@@ -25,6 +25,8 @@ export interface ChildSpec {
   token: { username: string; secret: string };
   service: string;
   issuer: string;
+  /** Environment overrides of the configuration file (TOLLGATE_*), e.g. the store's synchronous setting. */
+  env?: Record<string, string>;
 }
 
 async function main(): Promise<void> {
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   let close: () => Promise<void>;
   switch (kind as ChildKind) {
     case 'authsvc': {
-      const config = loadConfig({ file: spec.configFile, env: {} });
+      const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
       // The configured level (info, as in production): request lines are part of what a request costs.
       const log = createLogger('authsvc', config.log.level);
       const running = await startAuthsvc({ config, deps: openAuthority(config), log });
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
       break;
     }
     case 'gateway': {
-      const config = loadConfig({ file: spec.configFile, env: {} });
+      const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
       const log = createLogger('gateway', config.log.level);
       const running = await startGateway({ config, deps: openAuthority(config), identity: spec.tls, log });
       port = running.port;

@@ -2,7 +2,7 @@ import type { Fixture } from '../lib/fixture.js';
 import { runHttpsLoad, type HttpsLoadFigures } from '../lib/load.js';
 import { startServer, sleep, withCpu } from '../lib/proc.js';
 import type { Figure, SuiteOptions, SuiteResult } from '../lib/report.js';
-import { alternate, roundsFor, throughputFigures, type Measurement } from '../lib/rounds.js';
+import { alternate, over, roundsFigure, roundsFor, throughputFigures, type Measurement } from '../lib/rounds.js';
 import { childSpec } from './realm.js';
 
 /**
@@ -21,8 +21,14 @@ export const GATEWAY_TARGETS = { newConnection: 0.7, keepAlive: 0.3 };
 
 export type GatewayMeasurement = HttpsLoadFigures & Measurement;
 
-export async function measureGateway(kind: 'gateway' | 'bare-https', f: Fixture, seconds: number, keepAlive: boolean): Promise<GatewayMeasurement> {
-  const server = await startServer(kind, childSpec(f), f.dir);
+export async function measureGateway(
+  kind: 'gateway' | 'bare-https',
+  f: Fixture,
+  seconds: number,
+  keepAlive: boolean,
+  env: Record<string, string> = {},
+): Promise<GatewayMeasurement> {
+  const server = await startServer(kind, { ...childSpec(f), env }, f.dir);
   try {
     const spec = {
       port: server.port,
@@ -76,5 +82,36 @@ export async function gatewaySuite(o: SuiteOptions, f: Fixture): Promise<SuiteRe
       }),
     );
   }
+  figures.push(...(await durabilityFigures(o, f, seconds, rounds)));
   return { figures, method };
+}
+
+/**
+ * What store.sqlite.synchronous=FULL costs: the gateway on keep-alive (the most commits per second
+ * of any route) with FULL against itself with NORMAL, alternated. FULL flushes the write-ahead log
+ * to disk at every group commit; NORMAL leaves that to checkpoints.
+ */
+async function durabilityFigures(o: SuiteOptions, f: Fixture, seconds: number, rounds: number): Promise<Figure[]> {
+  const paired = await alternate(
+    rounds,
+    () => measureGateway('gateway', f, seconds, true, { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'FULL' }),
+    () => measureGateway('gateway', f, seconds, true, { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'NORMAL' }),
+    (r, which) => o.log(`gateway: round ${r}/${rounds}: Tollgate keep-alive with synchronous=${which === 'tollgate' ? 'FULL' : 'NORMAL'}, ${seconds} s`),
+  );
+  const figure = (name: string, unit: string, pick: (m: GatewayMeasurement) => number): Figure =>
+    roundsFigure({
+      suite: 'gateway',
+      name,
+      unit,
+      values: paired.tollgate.map(pick),
+      references: paired.reference.map(pick),
+      ratio: over,
+      target: 'informational',
+      meets: null,
+      method: { reference: 'the same gateway with store.sqlite.synchronous=NORMAL (the default)', concurrency: KEEPALIVE_CONCURRENCY, seconds },
+    });
+  return [
+    figure('keep-alive throughput, synchronous=FULL vs NORMAL', 'req/s', (m) => m.requestsPerSec),
+    figure('keep-alive p99, synchronous=FULL vs NORMAL', 'ms', (m) => m.p99Ms),
+  ];
 }

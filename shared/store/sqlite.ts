@@ -46,6 +46,11 @@ export class SqliteStore {
     return this.core.schemaVersion();
   }
 
+  /** How commits reach the disk (store.sqlite.synchronous), as the connection runs it. */
+  synchronous(): 'NORMAL' | 'FULL' | 'OTHER' {
+    return this.core.synchronous();
+  }
+
   /** Runs `PRAGMA integrity_check`; returns 'ok' when the file is sound. */
   integrityCheck(): string {
     return this.core.integrityCheck();

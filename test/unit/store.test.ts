@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStore } from '../../shared/store/index.js';
 import { MIGRATIONS } from '../../shared/store/migrations.js';
+import { loadConfig } from '../../shared/config.js';
+import { openAuthority } from '../../shared/runtime.js';
 import type { Device, DeviceCa, Factory, NewTokenRecord } from '../../shared/store/index.js';
 
 const audit = { actor: 'operator', action: 'test', outcome: 'success' as const };
@@ -63,6 +65,18 @@ async function seed(store: SqliteStore) {
 }
 
 describe('SqliteStore', () => {
+  it('commits with synchronous=NORMAL by default and FULL when configured, as the process opening it is configured', () => {
+    const normal = new SqliteStore(path);
+    expect(normal.synchronous()).toBe('NORMAL');
+    const full = new SqliteStore(path, { synchronous: 'FULL' });
+    expect(full.synchronous()).toBe('FULL');
+    normal.close();
+    full.close();
+    const deps = openAuthority(loadConfig({ env: { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'FULL' }, cwd: dir }));
+    expect(deps.store.synchronous()).toBe('FULL');
+    deps.store.close();
+  });
+
   it('creates the file with mode 0600, in WAL mode, with foreign keys on, and migrates once', () => {
     const a = new SqliteStore(path);
     const b = new SqliteStore(path); // a second process opening the same file re-runs nothing

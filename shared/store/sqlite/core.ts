@@ -49,6 +49,8 @@ export interface SqliteStoreOptions {
    * tools that work on an existing store, so that one run from the wrong directory leaves nothing behind.
    */
   mustExist?: boolean;
+  /** SQLite's `synchronous` (store.sqlite.synchronous): FULL flushes the WAL to disk at every commit. */
+  synchronous?: 'NORMAL' | 'FULL';
 }
 
 /** Rows waiting for the next group commit (a token and/or an audit record), with the caller to tell. */
@@ -92,7 +94,7 @@ export class SqliteCore {
     this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
     if (fresh && path !== ':memory:') chmodSync(path, 0o600);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     // SQLite's default page cache is about 2 MiB. At fleet scale (millions of devices and tokens)
     // the interior pages of the token-hash and device indexes alone exceed it, and every lookup
@@ -106,6 +108,12 @@ export class SqliteCore {
   schemaVersion(): number {
     const r = this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as Row;
     return num(r.v);
+  }
+
+  /** The connection's `synchronous` setting as SQLite reports it (1 NORMAL, 2 FULL), for diagnostics and tests. */
+  synchronous(): 'NORMAL' | 'FULL' | 'OTHER' {
+    const level = this.db.pragma('synchronous', { simple: true });
+    return level === 1 ? 'NORMAL' : level === 2 ? 'FULL' : 'OTHER';
   }
 
   /** Runs `PRAGMA integrity_check`; returns 'ok' when the file is sound. */

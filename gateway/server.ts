@@ -7,7 +7,7 @@ import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import { createMetrics, type ServiceMetrics } from '../shared/ops/metrics.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
-import { createGatewayApp } from './app.js';
+import { createGatewayHandler } from './app.js';
 import { secureContextOptions, type ServerIdentity } from './trust.js';
 
 export interface RunningGateway {
@@ -34,7 +34,7 @@ export async function startGateway({ config, deps: rawDeps, identity, log }: Gat
   // Ready when devices can be answered: a store that takes writes, and a server certificate in date.
   const readiness = () =>
     assessReadiness({ store: storeCheck(deps.store), serverCertificate: certificateCheck(() => identity.certPem, deps.now) });
-  const app = createGatewayApp({
+  const handler = createGatewayHandler({
     deps,
     log,
     metrics,
@@ -53,7 +53,7 @@ export async function startGateway({ config, deps: rawDeps, identity, log }: Gat
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
     },
-    app,
+    handler,
   );
   hardenServer(server);
   // Handshakes that fail before any request (no HTTP answer possible) still show in the metrics.

@@ -1,14 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adminUrl, gatewayUrl, metricsListen, realmUrl, type Config } from '../shared/config.js';
-import type { Prepared } from './development.js';
+import { adminUrl, gatewayUrl, loadConfig, metricsListen, realmUrl, type Config } from '../shared/config.js';
 import type { Context } from './context.js';
+import type { Prepared } from './development.js';
+import { formatError } from './failure.js';
+import { runService, SERVICES } from './serve.js';
 
-/** This CLI's entry point, to start the services with the same code that is running now. */
+/** This CLI's entry point, to start the realm with the same code that is running now. */
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
-const SERVICES = ['gateway', 'authsvc'] as const;
 
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -50,56 +51,56 @@ function metricsUrl(config: Config, service: (typeof SERVICES)[number]): string 
 }
 
 /**
- * Runs `serve gateway` and `serve authsvc` as two child processes until they exit: signals are
- * passed on, and when one child stops unexpectedly the other is stopped too, so `up` never leaves
- * half a system running. Resolves to the exit code.
+ * Runs the gateway (with the admin API) in this process and the realm (`serve authsvc`) as a child
+ * process, until a signal stops them: no supervisor process beside the services. Signals are passed
+ * on to the realm; when the realm stops unexpectedly the gateway is stopped too, and a gateway that
+ * fails stops the realm, so `up` never leaves half a system running. Resolves to the exit code.
  */
-export function runUp(ctx: Context, prepared: Prepared): Promise<number> {
+export async function runUp(ctx: Context, prepared: Prepared): Promise<number> {
   ctx.io.stdout(banner(ctx, prepared));
-  return new Promise((resolve) => {
-    const children = new Map<string, ChildProcess>();
-    let stopping = false;
-    let exitCode = 0;
-
-    const stopAll = (signal: NodeJS.Signals) => {
-      for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    };
-    const onSignal = (signal: NodeJS.Signals) => {
-      stopping = true;
-      stopAll(signal);
-    };
-    const onSigint = () => onSignal('SIGINT');
-    const onSigterm = () => onSignal('SIGTERM');
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigterm);
-
-    for (const service of SERVICES) {
-      // The IPC channel lets each child notice if this process dies without a chance to signal.
-      // Development mode: the services use the development PKI prepared above.
-      const child = spawn(process.execPath, [MAIN, 'serve', service, ...ctx.configArgs()], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...ctx.env, TOLLGATE_DEVELOPMENT: 'true', TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)) },
-      });
-      children.set(service, child);
-      child.on('error', (e) => {
-        ctx.io.stderr(`tollgate: could not start ${service}: ${e.message} (spawn_failed)\n`);
-      });
-      child.on('exit', (code, signal) => {
-        children.delete(service);
-        if (!stopping) {
-          ctx.io.stderr(`tollgate: ${service} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the rest (service_exited)\n`);
-          stopping = true;
-          exitCode = 1;
-          stopAll('SIGTERM');
-        } else if (code !== null && code !== 0) {
-          exitCode = 1;
-        }
-        if (children.size === 0) {
-          process.off('SIGINT', onSigint);
-          process.off('SIGTERM', onSigterm);
-          resolve(exitCode);
-        }
-      });
-    }
+  // Development mode: the services use the development PKI prepared above.
+  const envFor = (service: (typeof SERVICES)[number]) => ({
+    ...ctx.env,
+    TOLLGATE_DEVELOPMENT: 'true',
+    TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)),
   });
+  // The IPC channel lets the realm notice if this process dies without a chance to signal.
+  const realm = spawn(process.execPath, [MAIN, 'serve', 'authsvc', ...ctx.configArgs()], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: envFor('authsvc') });
+  let stopping = false;
+  let failed = false;
+  const realmExited = new Promise<number | null>((resolve) => {
+    realm.once('error', (e) => {
+      ctx.io.stderr(`tollgate: could not start authsvc: ${e.message} (spawn_failed)\n`);
+      resolve(1);
+    });
+    realm.once('exit', (code, signal) => {
+      if (!stopping) {
+        ctx.io.stderr(`tollgate: authsvc stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the rest (service_exited)\n`);
+        failed = true;
+      }
+      resolve(code);
+    });
+  });
+  const forward = (signal: NodeJS.Signals) => {
+    stopping = true;
+    if (realm.exitCode === null && realm.signalCode === null) realm.kill(signal);
+  };
+  const onSigint = () => forward('SIGINT');
+  const onSigterm = () => forward('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  try {
+    const config = loadConfig({ file: ctx.configFile, env: envFor('gateway') });
+    const code = await runService(config, 'gateway', realmExited.then(() => 'authsvc-exited'));
+    if (code !== 0) failed = true;
+  } catch (e) {
+    ctx.io.stderr(`tollgate: gateway could not start; stopping the rest: ${formatError(e)}`);
+    failed = true;
+  } finally {
+    forward('SIGTERM');
+  }
+  const realmCode = await realmExited;
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigterm);
+  return failed || (realmCode !== null && realmCode !== 0) ? 1 : 0;
 }

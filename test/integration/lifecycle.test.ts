@@ -18,7 +18,6 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import {
-  certificatesOfPkcs7,
   createCsr,
   derToPem,
   generateKeyPair,
@@ -26,6 +25,7 @@ import {
   parseCertificate,
   type KeyAlgorithm,
 } from '../../shared/pki/index.js';
+import { certificatesOfPkcs7 } from '../../shared/pki/pkcs7.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqliteStore } from '../../shared/store/index.js';
 

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminUrl, gatewayUrl, loadConfig, metricsListen, realmUrl, type Config } from '../shared/config.js';
-import type { Context } from './context.js';
-import type { Prepared } from './development.js';
-import { formatError } from './failure.js';
+import { assertUnlocked } from '../shared/data-dir-lock.js';
+import { Context } from './context.js';
+import { prepareDevelopment, type Prepared } from './development.js';
+import { exitCodeOf, formatError } from './failure.js';
 import { runService, SERVICES } from './serve.js';
 
 /** This CLI's entry point, to start the realm with the same code that is running now. */
@@ -103,4 +104,27 @@ export async function runUp(ctx: Context, prepared: Prepared): Promise<number> {
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigterm);
   return failed || (realmCode !== null && realmCode !== 0) ? 1 : 0;
+}
+
+/** `tollgate up`: the development setup (idempotent), then the services until stopped. */
+export async function up(ctx: Context): Promise<number> {
+  // A second `up` on the same data directory stops here, before touching anything.
+  assertUnlocked(ctx.config().dataDir, ['gateway', 'authsvc']);
+  const prepared = await prepareDevelopment(ctx);
+  ctx.close(); // the services open the store themselves
+  return runUp(ctx, prepared);
+}
+
+/** `up [--config FILE]` as cli/main.ts hands it over, without the command table: errors as the CLI writes them. */
+export async function upProcess(configFile: string | null): Promise<number> {
+  const io = { stdout: (text: string) => void process.stdout.write(text), stderr: (text: string) => void process.stderr.write(text) };
+  const ctx = new Context({ io, env: process.env, json: false, configFile: configFile ?? (process.env.TOLLGATE_CONFIG || null), url: null });
+  try {
+    return await up(ctx);
+  } catch (e) {
+    io.stderr(formatError(e));
+    return exitCodeOf(e);
+  } finally {
+    ctx.close();
+  }
 }

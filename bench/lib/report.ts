@@ -82,7 +82,7 @@ export function markdown(report: RunReport): string {
   lines.push(
     '',
     'ratio: Tollgate / ceiling (or / reference), the median of the rounds: for throughput and capacity higher is better, for times and sizes lower.',
-    'The "ceiling" column is the reference measured in the same run: a bare server, the small store (scale), the first half of the run (store size), the warm-up RSS (memory), `node -e 0` (device).',
+    'The "ceiling" column is the reference measured in the same run: a bare server, the small store (scale), the first half of the run (store size), the warm-up RSS (memory), `node -e 0` (device), the default synchronous=NORMAL (gateway, synchronous=FULL).',
     'spread: the lowest and highest ratio of the rounds (their number in brackets). CPU: fraction of one core used by the server and by the load generator, medians of the rounds; a load generator near 1 while its server is well below 1 means the client, not the server, was the limit.',
     'See bench/README.md.',
     '',

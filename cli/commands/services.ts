@@ -1,13 +1,12 @@
 import type { WrittenRegistryConfig } from '../../authsvc/registry-config.js';
 import { adminUrl, gatewayUrl, realmUrl } from '../../shared/config.js';
-import { assertUnlocked } from '../../shared/data-dir-lock.js';
 import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import { prepareDevelopment } from '../development.js';
 import { fields } from '../format.js';
 import { registryDir, writeRegistryFiles } from '../registry-files.js';
 import { runService } from '../serve.js';
-import { runUp } from '../up.js';
+import { up } from '../up.js';
 
 function registrySummary(registry: WrittenRegistryConfig): [string, string][] {
   return [
@@ -26,13 +25,7 @@ export const serviceCommands: Command[] = [
     summary: 'development all-in-one: set up, then run the gateway (with the admin API) and the realm until Ctrl-C',
     details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then runs\nthe gateway and the admin API in this process and tollgate serve authsvc as a child process.',
     mode: 'local',
-    async run(ctx) {
-      // A second `up` on the same data directory stops here, before touching anything.
-      assertUnlocked(ctx.config().dataDir, ['gateway', 'authsvc']);
-      const prepared = await prepareDevelopment(ctx);
-      ctx.close(); // the children open the store themselves
-      return runUp(ctx, prepared);
-    },
+    run: up,
   },
   {
     name: ['init'],

@@ -306,7 +306,7 @@ export interface RunningAuthsvc {
 
 export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs }: AuthsvcOptions): Promise<RunningAuthsvc> {
   // Accounts first: a broken ACL or an unreadable certificate stops start-up before anything binds.
-  const accounts = accountSettings(config, log);
+  const accounts = await accountSettings(config, log);
   const acl = new Acl(accounts.acl);
   for (const warning of acl.warnings()) log.warn(warning);
   const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });

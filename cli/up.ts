@@ -1,15 +1,11 @@
-import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { adminUrl, gatewayUrl, loadConfig, metricsListen, realmUrl, type Config } from '../shared/config.js';
 import { assertUnlocked } from '../shared/data-dir-lock.js';
 import { Context } from './context.js';
 import { prepareDevelopment, type Prepared } from './development.js';
 import { exitCodeOf, formatError } from './failure.js';
-import { runService, SERVICES } from './serve.js';
+import { runService, SERVICES, type Service } from './serve.js';
 
-/** This CLI's entry point, to start the realm with the same code that is running now. */
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 
 function shown(path: string): string {
@@ -37,73 +33,51 @@ function banner(ctx: Context, { config, tls, registry }: Prepared): string {
 }
 
 /**
- * Both children read one configuration; an explicitly configured metrics port goes to the gateway
+ * Both services read one configuration; an explicitly configured metrics port goes to the gateway
  * and the next one to the realm, so the two listeners never clash.
  */
-function metricsPort(config: Config, service: (typeof SERVICES)[number]): number {
+function metricsPort(config: Config, service: Service): number {
   const configured = config.metrics.listen.port;
   if (configured === undefined || configured === 0) return metricsListen(config, service).port;
   return service === 'gateway' ? configured : configured + 1;
 }
 
-function metricsUrl(config: Config, service: (typeof SERVICES)[number]): string {
+function metricsUrl(config: Config, service: Service): string {
   const host = config.metrics.listen.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${metricsPort(config, service)}/metrics`;
 }
 
 /**
- * Runs the gateway (with the admin API) in this process and the realm (`serve authsvc`) as a child
- * process, until a signal stops them: no supervisor process beside the services. Signals are passed
- * on to the realm; when the realm stops unexpectedly the gateway is stopped too, and a gateway that
- * fails stops the realm, so `up` never leaves half a system running. Resolves to the exit code.
+ * Runs the gateway (with the admin API) and the realm in this one process, until a signal stops
+ * them: no supervisor and no second Node process, which for a development setup would only add
+ * start-up time and memory (bench/, suite services). Each service keeps its own configuration
+ * (its metrics port), logger, store connection and data-directory lock, as `serve` gives it. When
+ * one fails to start or stops, the other is stopped too, so `up` never leaves half a system
+ * running. Resolves to the exit code.
  */
 export async function runUp(ctx: Context, prepared: Prepared): Promise<number> {
   ctx.io.stdout(banner(ctx, prepared));
   // Development mode: the services use the development PKI prepared above.
-  const envFor = (service: (typeof SERVICES)[number]) => ({
-    ...ctx.env,
-    TOLLGATE_DEVELOPMENT: 'true',
-    TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)),
-  });
-  // The IPC channel lets the realm notice if this process dies without a chance to signal.
-  const realm = spawn(process.execPath, [MAIN, 'serve', 'authsvc', ...ctx.configArgs()], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: envFor('authsvc') });
-  let stopping = false;
-  let failed = false;
-  const realmExited = new Promise<number | null>((resolve) => {
-    realm.once('error', (e) => {
-      ctx.io.stderr(`tollgate: could not start authsvc: ${e.message} (spawn_failed)\n`);
-      resolve(1);
+  const configFor = (service: Service) =>
+    loadConfig({
+      file: ctx.configFile,
+      env: { ...ctx.env, TOLLGATE_DEVELOPMENT: 'true', TOLLGATE_METRICS_LISTEN_PORT: String(metricsPort(prepared.config, service)) },
     });
-    realm.once('exit', (code, signal) => {
-      if (!stopping) {
-        ctx.io.stderr(`tollgate: authsvc stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping the rest (service_exited)\n`);
-        failed = true;
-      }
-      resolve(code);
-    });
-  });
-  const forward = (signal: NodeJS.Signals) => {
-    stopping = true;
-    if (realm.exitCode === null && realm.signalCode === null) realm.kill(signal);
+  let stopAll: (why: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (stopAll = resolve));
+  const run = async (service: Service): Promise<number> => {
+    try {
+      return await runService(configFor(service), service, stopped);
+    } catch (e) {
+      ctx.io.stderr(formatError(e));
+      ctx.io.stderr(`tollgate: ${service} did not start; stopping the rest (service_failed)\n`);
+      return 1;
+    } finally {
+      stopAll(`${service}-stopped`);
+    }
   };
-  const onSigint = () => forward('SIGINT');
-  const onSigterm = () => forward('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
-  try {
-    const config = loadConfig({ file: ctx.configFile, env: envFor('gateway') });
-    const code = await runService(config, 'gateway', realmExited.then(() => 'authsvc-exited'));
-    if (code !== 0) failed = true;
-  } catch (e) {
-    ctx.io.stderr(`tollgate: gateway could not start; stopping the rest: ${formatError(e)}`);
-    failed = true;
-  } finally {
-    forward('SIGTERM');
-  }
-  const realmCode = await realmExited;
-  process.off('SIGINT', onSigint);
-  process.off('SIGTERM', onSigterm);
-  return failed || (realmCode !== null && realmCode !== 0) ? 1 : 0;
+  const codes = await Promise.all(SERVICES.map(run));
+  return codes.every((code) => code === 0) ? 0 : 1;
 }
 
 /** `tollgate up`: the development setup (idempotent), then the services until stopped. */

@@ -36,8 +36,12 @@ export const REDACT_PATHS = [
  * suite realm). The lines still pending when the process exits, however it exits short of SIGKILL,
  * are written then (pino flushes its asynchronous destinations on exit).
  */
+let stdout: pino.DestinationStream | undefined;
+
+/** One per process, shared by its loggers, so that two services in one process never interleave a line. */
 export function stdoutDestination(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false });
+  stdout ??= pino.destination({ dest: 1, sync: false });
+  return stdout;
 }
 
 export function createLogger(name: string, level: LoggerOptions['level'] = 'info', destination?: pino.DestinationStream): Logger {

@@ -23,7 +23,7 @@ export const serviceCommands: Command[] = [
     args: [],
     usage: '',
     summary: 'development all-in-one: set up, then run the gateway (with the admin API) and the realm until Ctrl-C',
-    details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then runs\nthe gateway and the admin API in this process and tollgate serve authsvc as a child process.',
+    details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then runs\nthe gateway, the admin API and the realm in this one process (what tollgate serve gateway and serve authsvc run).',
     mode: 'local',
     run: up,
   },

@@ -138,7 +138,11 @@ export async function servicesSuite(o: SuiteOptions): Promise<SuiteResult> {
     const t0 = performance.now();
     const child = startJob([CLI, 'up'], env, dir, join(dir, 'up.log'));
     try {
-      const startMs = await untilAccepting([gateway, admin, realm, metrics, metrics + 1], t0, child);
+      const startMs = await untilAccepting([gateway, admin, realm, metrics, metrics + 1], t0, child).catch((e: unknown) => {
+        // What `up` said before it gave up, for the report: the run's directory is removed afterwards.
+        const said = readFileSync(join(dir, 'up.log'), 'utf8').split('\n').filter((l) => !l.includes('"level":30')).slice(-6).join(' | ');
+        throw new Error(`${(e as Error).message}; up's last words: ${said}`);
+      });
       await sleep(idleMs);
       const pids = processTree(child.pid as number);
       const rss = pids.map((p) => rssOf(p) ?? 0);

@@ -25,9 +25,9 @@ ENV NODE_ENV=production \
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-RUN chmod 755 /app/dist/cli/main.js /app/dist/helper/main.js \
+RUN chmod 755 /app/dist/cli/main.js /app/dist/device/docker-credential-tollgate.js \
  && ln -s /app/dist/cli/main.js /usr/local/bin/tollgate \
- && ln -s /app/dist/helper/main.js /usr/local/bin/docker-credential-tollgate \
+ && ln -s /app/dist/device/docker-credential-tollgate.js /usr/local/bin/docker-credential-tollgate \
  && mkdir -p /var/lib/tollgate /etc/tollgate/certs /run/tollgate/kek && chown -R node:node /var/lib/tollgate /etc/tollgate /run/tollgate
 USER node
 # Device gateway (mutual TLS), admin API, realm; metrics of the gateway process and of the realm.

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AuthorityDeps } from '../shared/authority/index.js';
-import { createOidcAuthenticator } from '../authsvc/authn/oidc.js';
 import { packageVersion } from '../helper/version.js';
 import { adminUrl, gatewayUrl, type LoadedConfig } from '../shared/config.js';
 import { invalidInput } from '../shared/errors.js';
@@ -12,7 +11,7 @@ import type { ServiceMetrics } from '../shared/ops/metrics.js';
 import { assessReadiness, storeCheck } from '../shared/ops/readiness.js';
 import { createAdminApp } from './app.js';
 import { ConsoleAuth } from './console-auth.js';
-import { ConsoleOidc } from './console-oidc.js';
+import type { ConsoleOidc } from './console-oidc.js';
 import { SessionStore } from './session.js';
 import { AdminService, publishedSettings } from './service.js';
 
@@ -36,13 +35,15 @@ export interface AdminOptions {
  * Console sign-in as configured: sessions with the configured idle time, Secure cookies when the
  * console's public URL is https, and OIDC sign-in when admin.console.oidc and authsvc.oidc are set.
  */
-export function consoleAuth(config: LoadedConfig, deps: AuthorityDeps, service: AdminService, log?: Logger): ConsoleAuth {
+export async function consoleAuth(config: LoadedConfig, deps: AuthorityDeps, service: AdminService, log?: Logger): Promise<ConsoleAuth> {
   const publicUrl = adminUrl(config);
   const wanted = config.admin.console.oidc;
   const provider = config.authsvc.oidc;
   if (wanted && !provider) throw invalidInput('config_invalid', 'admin.console.oidc needs authsvc.oidc: the console signs people in with the realm\'s provider');
   let oidc: ConsoleOidc | undefined;
   if (wanted && provider) {
+    // openid-client and jose only where OIDC sign-in is configured.
+    const [{ ConsoleOidc }, { createOidcAuthenticator }] = await Promise.all([import('./console-oidc.js'), import('../authsvc/authn/oidc.js')]);
     const clientId = wanted.clientId ?? provider.clientId ?? provider.audience[0]!;
     oidc = new ConsoleOidc({
       issuer: provider.issuer,
@@ -85,7 +86,7 @@ export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metric
     // Everything the admin API does goes through the store.
     readiness: () => assessReadiness({ store: storeCheck(deps.store) }),
     enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log, deps.keys)).caPem, gateway: gatewayUrl(config) },
-    console: consoleAuth(config, deps, service, log),
+    console: await consoleAuth(config, deps, service, log),
     version: packageVersion(),
   });
   const server = createServer(app);

@@ -13,7 +13,6 @@
  * that it matches the key. The public members come from jose's `exportJWK`.
  */
 import crypto from 'node:crypto';
-import { exportJWK } from 'jose';
 
 export interface PublicJwk {
   kty: string;
@@ -45,6 +44,9 @@ export async function publicJwk(key: JwkSource): Promise<PublicJwk> {
   const input = key.certificateDer ?? key.certificatePem;
   if (input === undefined) throw new TypeError(`signing key ${key.kid} has no certificate`);
   const cert = new crypto.X509Certificate(input);
+  // jose on first use: the realm serves its JWKS rarely (registries read it at start-up), and loaded
+  // it is some 40 modules in every realm process.
+  const { exportJWK } = await import('jose');
   const jwk = await exportJWK(cert.publicKey);
   const base: PublicJwk = { kty: String(jwk.kty), use: 'sig', alg: key.alg, kid: key.kid, x5c: [cert.raw.toString('base64')] };
   // Only the public members, named explicitly, so no private member could ever slip through.

@@ -309,7 +309,7 @@ export interface RunningAuthsvc {
 
 export async function startAuthsvc({ config, deps: rawDeps, log, keyringPollMs, shared = sharedStateFor(rawDeps.store) }: AuthsvcOptions): Promise<RunningAuthsvc> {
   // Accounts first: a broken ACL or an unreadable certificate stops start-up before anything binds.
-  const accounts = accountSettings(config, log, { replay: shared.replay });
+  const accounts = await accountSettings(config, log, { replay: shared.replay });
   const acl = new Acl(accounts.acl);
   for (const warning of acl.warnings()) log.warn(warning);
   const keyring = await Keyring.open({ store: rawDeps.store, keys: rawDeps.keys, log, ...(keyringPollMs !== undefined ? { pollMs: keyringPollMs } : {}) });

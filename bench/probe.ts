@@ -12,13 +12,9 @@ import { measureGateway } from './suites/gateway.js';
 import { measureRealm } from './suites/realm.js';
 import { steadyMinting } from './suites/scale.js';
 import type { SuiteOptions } from './lib/report.js';
+import type { Measurement } from './lib/rounds.js';
 
-interface Sample {
-  requestsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  serverCpu: number;
-}
+type Sample = Measurement;
 
 async function main(): Promise<void> {
   const what = process.argv[2] ?? 'realm';
@@ -33,7 +29,7 @@ async function main(): Promise<void> {
   }
   const f = await createFixture();
   const fmt = (s: Sample) =>
-    `${s.requestsPerSec.toFixed(0)} req/s, ${(s.requestsPerSec / s.serverCpu).toFixed(0)} req/CPU-s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, cpu ${s.serverCpu.toFixed(2)}`;
+    `${s.requestsPerSec.toFixed(0)} req/s, ${(s.requestsPerSec / s.serverCpu).toFixed(0)} req/CPU-s, p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, cpu server ${s.serverCpu.toFixed(2)} client ${s.clientCpu.toFixed(2)}`;
   try {
     for (let r = 0; r < rounds; r++) {
       let t: Sample;

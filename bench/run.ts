@@ -3,7 +3,7 @@
  * latest.md. Every ceiling is measured in the same run on the same machine: absolute numbers move
  * with whatever else the machine does, ratios much less.
  *
- *   node dist/bench/run.js [--quick] [--only realm|gateway|scale|postgres|e2e|memory] [--report <name>]
+ *   node dist/bench/run.js [--quick] [--only realm|gateway|device|services|scale|postgres|e2e|memory] [--report <name>]
  *
  * --report names the result files (bench/results/<name>.json and .md; default latest), so a run of
  * some suites can be kept beside the full run's figures.
@@ -14,12 +14,14 @@ import { join } from 'node:path';
 import { createFixture } from './lib/fixture.js';
 import { machine, writeReport, type RunReport, type SuiteOptions, type SuiteResult } from './lib/report.js';
 import { cpuCount } from './lib/proc.js';
+import { deviceSuite } from './suites/device.js';
 import { e2eSuite } from './suites/e2e.js';
 import { gatewaySuite } from './suites/gateway.js';
 import { memorySuite } from './suites/memory.js';
 import { postgresSuite } from './suites/postgres.js';
 import { realmSuite } from './suites/realm.js';
 import { scaleSuite } from './suites/scale.js';
+import { servicesSuite } from './suites/services.js';
 
 const SUITES: Record<string, (o: SuiteOptions) => Promise<SuiteResult>> = {
   realm: async (o) => {
@@ -38,6 +40,8 @@ const SUITES: Record<string, (o: SuiteOptions) => Promise<SuiteResult>> = {
       f.cleanup();
     }
   },
+  device: deviceSuite,
+  services: servicesSuite,
   scale: scaleSuite,
   postgres: postgresSuite,
   e2e: e2eSuite,

@@ -5,10 +5,10 @@ const STOP_DEADLINE_MS = 20_000;
 
 /**
  * Resolves with the exit code once a SIGTERM or SIGINT (or, for a child of `tollgate up`, the loss
- * of its parent) has stopped the service with `stop`. Repeated signals are ignored while stopping:
+ * of its parent; or `stopWhen`, resolving to why) has stopped the service with `stop`. Repeated signals are ignored while stopping:
  * a Ctrl-C reaches both `up` and its children, and `up` forwards it as well.
  */
-export function untilStopped(log: Logger, stop: () => Promise<void>): Promise<number> {
+export function untilStopped(log: Logger, stop: () => Promise<void>, stopWhen?: Promise<string>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const handler = (why: string) => {
@@ -41,6 +41,8 @@ export function untilStopped(log: Logger, stop: () => Promise<void>): Promise<nu
     // Listeners stay installed, so later signals do not fall back to the default (immediate exit).
     process.on('SIGTERM', () => handler('SIGTERM'));
     process.on('SIGINT', () => handler('SIGINT'));
+    // Something else this process runs beside the service has ended (`tollgate up`'s realm).
+    void stopWhen?.then(handler);
     // A child of `tollgate up` has an IPC channel: when the parent goes, so does the child. The
     // channel itself must not keep the process alive once the servers are closed.
     if (process.channel) {

@@ -1,8 +1,7 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import type { IncomingMessage } from 'node:http';
-import { identifyDevice, mintDeviceToken, type AuthorityDeps, type IdentificationContext } from '../shared/authority/index.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthorityDeps, IdentificationContext } from '../shared/authority/index.js';
 import { isTollgateError } from '../shared/errors.js';
-import { rateLimited } from '../shared/http/rate-limited.js';
 import { errorHandler, notFoundHandler, sendError } from '../shared/http/errors.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
@@ -11,10 +10,10 @@ import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, storeCheck, type ReadinessReport } from '../shared/ops/readiness.js';
 import type { DeviceAuthView } from '../shared/store/types.js';
 import { requestCertificate } from './client-certificate.js';
+import { HUB_CREDS_ROUTE, hubCredsHandler, identify, isHubCreds, limitVerdict } from './hub-creds.js';
 import { deviceApiRouter } from './device-api.js';
 import { lifecycleRouter, type EstResponse } from './lifecycle.js';
 import { registrationRouter, type RegistrationSettings } from './registration.js';
-import { presentedClient } from './trust.js';
 
 export interface GatewayAppOptions {
   deps: AuthorityDeps;
@@ -30,62 +29,57 @@ export interface GatewayAppOptions {
   readiness?: () => Promise<ReadinessReport>;
 }
 
-function sourceOf(req: Request): string | null {
-  return req.socket.remoteAddress ?? null;
-}
-
-/** The presented client certificate's fingerprint and common name, before any check: for logs and limits. */
-function peerCertificate(req: IncomingMessage): { fingerprint256: string; commonName: string | null } | null {
-  const cert = requestCertificate(req);
-  if (!cert || typeof cert.fingerprint256 !== 'string') return null;
-  const cn = cert.subject?.CN;
-  return { fingerprint256: cert.fingerprint256, commonName: typeof cn === 'string' ? cn : null };
-}
-
 function claimedDevice(req: IncomingMessage): Record<string, string | null> {
-  const cert = peerCertificate(req);
-  return cert ? { device: cert.commonName, fingerprint256: cert.fingerprint256 } : {};
+  const cert = requestCertificate(req);
+  if (!cert || typeof cert.fingerprint256 !== 'string') return {};
+  const cn = cert.subject?.CN;
+  return { device: typeof cn === 'string' ? cn : null, fingerprint256: cert.fingerprint256 };
 }
 
-/**
- * 429 with Retry-After once a device or an address asks too often, or an address keeps failing
- * authentication. Only 401s count as failures: a 403 answers a valid certificate of a known device
- * (revoked, disabled), whose retries the per-device bucket already bounds.
- */
+/** The limits as express middleware (see limitVerdict). */
 function limitRequests(
   limiter: RequestLimiter,
   metrics: ServiceMetrics | undefined,
   log: Logger,
   body: (code: string, message: string) => unknown = (code, message) => ({ error: { code, message } }),
 ): RequestHandler {
-  return async (req, res, next) => {
-    const source = sourceOf(req);
-    const verdict = await limiter.check({ source, subject: peerCertificate(req)?.fingerprint256 ?? null });
-    if (verdict) {
-      const answer = rateLimited(verdict, 'requests', metrics);
-      res.status(answer.status).set(answer.headers).json(body(answer.reason, answer.message));
-      return;
-    }
-    res.once('finish', () => {
-      if (res.statusCode === 401) limiter.failed(source).catch((e: unknown) => log.error({ err: e }, 'could not count a failed authentication'));
-    });
-    next();
+  return (req, res, next) => {
+    void limitVerdict(limiter, metrics, log, req, res).then((limited) => {
+      if (!limited) return next();
+      res.status(limited.status).set(limited.headers).json(body(limited.code, limited.message));
+    }, next);
   };
 }
 
 /**
  * The device-facing API. Every route but the health checks identifies the device from its client
  * certificate on every request; there is no session, so a revocation bites on the next request,
- * whatever the connection has done before.
+ * whatever the connection has done before. `GET /hub-creds/` is served in front of express
+ * (hub-creds.ts); everything else by the express app below.
  */
-export function createGatewayApp({ deps, log, metrics, limiter, estResponse, registration, readiness }: GatewayAppOptions): express.Express {
+export function createGatewayHandler(options: GatewayAppOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { deps, log, metrics, limiter } = options;
+  const app = createGatewayApp(options);
+  const hubCreds = hubCredsHandler({ deps, log, ...(metrics ? { metrics } : {}), ...(limiter ? { limiter } : {}) });
+  const observe = observeRequests({
+    log,
+    ...(metrics ? { metrics } : {}),
+    route: (req) => (isHubCreds(req) ? HUB_CREDS_ROUTE : expressRoute(req)),
+    who: claimedDevice,
+  });
+  return (req, res) => {
+    observe(req, res);
+    if (isHubCreds(req)) hubCreds(req, res);
+    else app(req, res);
+  };
+}
+
+function createGatewayApp({ deps, log, metrics, limiter, estResponse, registration, readiness }: GatewayAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // No proxy is trusted: X-Forwarded-* and client-certificate headers from a client are ignored.
   app.set('trust proxy', false);
-
-  app.use(observeRequests({ log, ...(metrics ? { metrics } : {}), route: expressRoute, who: claimedDevice }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -108,28 +102,14 @@ export function createGatewayApp({ deps, log, metrics, limiter, estResponse, reg
 
   /** Resolves the device, or answers the refusal (which the authority recorded) and returns null. */
   async function device(req: Request, res: Response, action: IdentificationContext['action']): Promise<DeviceAuthView | null> {
-    const client = await presentedClient(deps.store, req, deps.now());
     try {
-      return await identifyDevice(deps, client, { action, source: sourceOf(req) });
+      return await identify(deps, req, action);
     } catch (e) {
       if (!isTollgateError(e)) throw e;
       sendError(res, e);
       return null;
     }
   }
-
-  app.get(['/hub-creds', '/hub-creds/'], async (req, res) => {
-    const dev = await device(req, res, 'token.refused');
-    if (!dev) return;
-    const minted = await mintDeviceToken(deps, dev, sourceOf(req));
-    res.set('Cache-Control', 'no-store');
-    res.json({
-      Username: minted.username,
-      Secret: minted.secret,
-      ExpiresAt: new Date(minted.expiresAt).toISOString(),
-      ExpiresIn: Math.floor((minted.expiresAt - deps.now()) / 1000),
-    });
-  });
 
   app.use(deviceApiRouter({ deps, device }));
   app.use(lifecycleRouter({ deps, device, est: estResponse ?? 'rfc7030' }));

@@ -45,13 +45,14 @@ function base64Lines(der: Buffer): string {
   return `${der.toString('base64').replace(/.{1,64}/g, '$&\r\n')}`;
 }
 
-function sendPkcs7(res: Response, pems: string[], status = 200, contentType = PKCS7_CERTS_ONLY): void {
+async function sendPkcs7(res: Response, pems: string[], status = 200, contentType = PKCS7_CERTS_ONLY): Promise<void> {
+  const der = await certsOnlyPkcs7(pems);
   res.set('Cache-Control', 'no-store');
   // RFC 7030 "Distribution of CA Certificates": the body is base64 with this transfer encoding.
   res.set('Content-Transfer-Encoding', 'base64');
   // A Buffer, not a string: express appends "; charset=utf-8" to the type of a string body, and
   // an exact match on the media type (fioconfig's) then fails.
-  res.status(status).set('Content-Type', contentType).send(Buffer.from(base64Lines(certsOnlyPkcs7(pems)), 'latin1'));
+  res.status(status).set('Content-Type', contentType).send(Buffer.from(base64Lines(der), 'latin1'));
 }
 
 /**
@@ -97,7 +98,7 @@ export function lifecycleRouter(opts: LifecycleRouterOptions): express.Router {
     if (!device) return;
     const ca = await deps.store.getDeviceCa(device.caId);
     if (!ca) throw notFound('ca_not_found', 'the device CA is not registered');
-    sendPkcs7(res, [ca.certificatePem]);
+    await sendPkcs7(res, [ca.certificatePem]);
   });
 
   router.post('/.well-known/est/simplereenroll', async (req, res) => {
@@ -110,8 +111,8 @@ export function lifecycleRouter(opts: LifecycleRouterOptions): express.Router {
     await new Promise<void>((resolve, reject) => raw(req, res, (e?: unknown) => (e ? reject(e) : resolve())));
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const renewed = await renew(req, who, csrPemFromBody(body));
-    if (opts.est === 'foundries') sendPkcs7(res, [renewed.certificatePem], 201, PKCS7);
-    else sendPkcs7(res, [renewed.certificatePem]);
+    if (opts.est === 'foundries') await sendPkcs7(res, [renewed.certificatePem], 201, PKCS7);
+    else await sendPkcs7(res, [renewed.certificatePem]);
   });
 
   router.post(['/device/renew', '/device/renew/'], async (req, res) => {

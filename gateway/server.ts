@@ -9,7 +9,7 @@ import { scheduleMaintenance } from '../shared/ops/purge.js';
 import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, certificateCheck, storeCheck } from '../shared/ops/readiness.js';
 import { sharedStateFor, type SharedState } from '../shared/store/shared-state.js';
-import { createGatewayApp } from './app.js';
+import { createGatewayHandler } from './app.js';
 import { secureContextOptions, type ServerIdentity } from './trust.js';
 
 export interface RunningGateway {
@@ -38,7 +38,7 @@ export async function startGateway({ config, deps: rawDeps, identity, log, share
   // Ready when devices can be answered: a store that takes writes, and a server certificate in date.
   const readiness = () =>
     assessReadiness({ store: storeCheck(deps.store), serverCertificate: certificateCheck(() => identity.certPem, deps.now) });
-  const app = createGatewayApp({
+  const handler = createGatewayHandler({
     deps,
     log,
     metrics,
@@ -57,7 +57,7 @@ export async function startGateway({ config, deps: rawDeps, identity, log, share
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
     },
-    app,
+    handler,
   );
   hardenServer(server);
   // Handshakes that fail before any request (no HTTP answer possible) still show in the metrics.

@@ -2,8 +2,6 @@ import crypto from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { z } from 'zod';
 import { noDebug, type Debug } from './debug.js';
 import { FileReadError, readCappedFile } from './files.js';
 
@@ -40,16 +38,34 @@ export interface CachedCredentials {
   lifetimeMs: number;
 }
 
-const entrySchema = z.object({
-  version: z.literal(1),
-  gateway: z.string(),
-  fingerprint: z.string(),
-  username: z.string().min(1),
-  secret: z.string().min(1),
-  expiresAt: z.number(),
-  lifetimeMs: z.number().nonnegative(),
-  fetchedAt: z.number(),
-});
+interface CacheEntry extends CachedCredentials, CacheKey {
+  version: 1;
+  fetchedAt: number;
+}
+
+const isText = (v: unknown, minLength = 0): v is string => typeof v === 'string' && v.length >= minLength;
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * A cache file's content, if it is an entry this helper wrote; checked by hand rather than with a
+ * schema library because every warm `get` reads it, and loading one costs more than the rest of the
+ * call (bench/, suite device). The file is the helper's own, so the checks are only about types.
+ */
+function cacheEntry(json: unknown): CacheEntry | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const e = json as Record<string, unknown>;
+  const ok =
+    e.version === 1 &&
+    isText(e.gateway) &&
+    isText(e.fingerprint) &&
+    isText(e.username, 1) &&
+    isText(e.secret, 1) &&
+    isNumber(e.expiresAt) &&
+    isNumber(e.lifetimeMs) &&
+    e.lifetimeMs >= 0 &&
+    isNumber(e.fetchedAt);
+  return ok ? (e as unknown as CacheEntry) : undefined;
+}
 
 /** A cached token as read back: with when it was fetched, by this device's clock. */
 export interface CachedEntry extends CachedCredentials {
@@ -149,7 +165,12 @@ export interface RecordedFailure {
   at: number;
 }
 
-const failureSchema = z.object({ code: z.string(), message: z.string(), status: z.number().optional(), at: z.number() });
+function recordedFailure(json: unknown): RecordedFailure | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const f = json as Record<string, unknown>;
+  if (!isText(f.code) || !isText(f.message) || !isNumber(f.at) || (f.status !== undefined && !isNumber(f.status))) return undefined;
+  return { code: f.code, message: f.message, at: f.at, ...(f.status !== undefined ? { status: f.status } : {}) };
+}
 
 /** A held lock; release() removes it only if it is still ours. */
 export interface CacheLock {
@@ -200,12 +221,11 @@ export class CredentialCache {
       this.debug(`ignoring corrupted cache file ${this.file} (not JSON)`);
       return undefined;
     }
-    const parsed = entrySchema.safeParse(json);
-    if (!parsed.success) {
+    const entry = cacheEntry(json);
+    if (!entry) {
       this.debug(`ignoring corrupted cache file ${this.file} (unexpected content)`);
       return undefined;
     }
-    const entry = parsed.data;
     if (entry.gateway !== this.key.gateway || entry.fingerprint !== this.key.fingerprint) {
       this.debug('ignoring cache file written for another gateway or certificate');
       return undefined;
@@ -239,10 +259,7 @@ export class CredentialCache {
 
   async lastFailure(): Promise<RecordedFailure | undefined> {
     try {
-      const parsed = failureSchema.safeParse(JSON.parse(await readCappedFile(this.failureFile, MAX_CACHE_FILE_BYTES)));
-      if (!parsed.success) return undefined;
-      const { code, message, status, at } = parsed.data;
-      return { code, message, at, ...(status !== undefined ? { status } : {}) };
+      return recordedFailure(JSON.parse(await readCappedFile(this.failureFile, MAX_CACHE_FILE_BYTES)));
     } catch {
       return undefined;
     }
@@ -267,6 +284,8 @@ export class CredentialCache {
    * ...) are thrown: the caller then works without the cache.
    */
   async tryLock(): Promise<CacheLock | 'busy'> {
+    // Loaded here, not with the module: a get answered from the cache never locks.
+    const { default: lockfile } = await import('proper-lockfile');
     let release: () => Promise<void>;
     try {
       release = await lockfile.lock(this.file, {

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { z } from 'zod';
 import { DeviceConfigError } from './errors.js';
 import { FileReadError, MAX_FILE_BYTES, readCappedFile } from './files.js';
 import { registryHost } from './protocol.js';
@@ -26,6 +25,8 @@ import { registryHost } from './protocol.js';
 
 export const DEFAULT_DEVICE_CONFIG_PATH = '/etc/tollgate/device.json';
 export const DEVICE_CONFIG_ENV = 'TOLLGATE_DEVICE_CONFIG';
+/** sota.toml files and directories to read instead (helper/sota.ts), colon-separated. */
+export const SOTA_PATHS_ENV = 'TOLLGATE_SOTA_PATHS';
 
 export const MAX_CONFIG_BYTES = 64 * 1024;
 export const MAX_PEM_FILE_BYTES = MAX_FILE_BYTES;
@@ -41,6 +42,7 @@ export interface DeviceCertificate extends LoadedPem {
   fingerprint256: string;
   /** The subject CN: the device UUID for certificates Tollgate issues. */
   commonName: string | undefined;
+  notBefore: Date;
   notAfter: Date;
 }
 
@@ -64,13 +66,7 @@ export function deviceConfigPath(env: NodeJS.ProcessEnv): string {
   return path.resolve(fromEnv !== undefined && fromEnv.trim() !== '' ? fromEnv.trim() : DEFAULT_DEVICE_CONFIG_PATH);
 }
 
-const KEYS = ['gateway', 'certificate', 'privateKey', 'caBundle', 'registries'] as const;
-
-const requiredString = (what: string) =>
-  z
-    .string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be a string (${what})`) })
-    .trim()
-    .min(1, { error: `must not be empty (${what})` });
+export const KEYS = ['gateway', 'certificate', 'privateKey', 'caBundle', 'registries'] as const;
 
 export function gatewayProblem(value: string): string | undefined {
   let url: URL;
@@ -85,37 +81,34 @@ export function gatewayProblem(value: string): string | undefined {
   return undefined;
 }
 
-const schema = z.strictObject(
-  {
-    gateway: requiredString('the gateway URL, https://host[:port]').superRefine((value, ctx) => {
-      const problem = gatewayProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-    certificate: requiredString('path of the device certificate PEM'),
-    privateKey: requiredString('path of the device private key PEM'),
-    caBundle: requiredString('path of the PEM bundle of CAs that issued the gateway certificate'),
-    registries: z
-      .array(
-        z.string({ error: 'must be a string (host[:port])' }).superRefine((value, ctx) => {
-          if (registryHost(value) === undefined) ctx.addIssue({ code: 'custom', message: `"${value}" is not a registry host[:port]` });
-        }),
-        { error: (issue) => (issue.input === undefined ? 'is required' : 'must be an array of registry host[:port] strings') },
-      )
-      .min(1, { error: 'must list at least one registry host[:port]' }),
-  },
-  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object' : undefined) },
-);
+/** The config file's fields as the schema (helper/config-schema.ts) yields them. */
+export interface RawDeviceConfig {
+  gateway: string;
+  certificate: string;
+  privateKey: string;
+  caBundle: string;
+  registries: string[];
+}
 
-function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys} (expected ${KEYS.join(', ')})`;
-  }
-  let where = '';
-  for (const part of issue.path) {
-    where += typeof part === 'number' ? `[${part}]` : `${where === '' ? '' : '.'}${String(part)}`;
-  }
-  return where === '' ? issue.message : `${where}: ${issue.message}`;
+/**
+ * The config as the schema would accept it, or undefined when the schema has to judge. The
+ * credential helper reads this file on every call, and loading zod costs more CPU than starting
+ * Node itself (measured in bench/, suite device): so a config that is plainly valid is taken by
+ * these few checks, which accept nothing the schema refuses (a property test holds them to that),
+ * and everything else goes to the schema, the one source of the precise refusals.
+ */
+export function plainDeviceConfig(json: unknown): RawDeviceConfig | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const o = json as Record<string, unknown>;
+  if (Object.keys(o).some((k) => !(KEYS as readonly string[]).includes(k))) return undefined;
+  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+  const [gateway, certificate, privateKey, caBundle] = [text(o.gateway), text(o.certificate), text(o.privateKey), text(o.caBundle)];
+  if (gateway === undefined || certificate === undefined || privateKey === undefined || caBundle === undefined) return undefined;
+  if (gatewayProblem(gateway) !== undefined) return undefined;
+  const registries = o.registries;
+  if (!Array.isArray(registries) || registries.length === 0) return undefined;
+  if (!registries.every((r) => typeof r === 'string' && registryHost(r) !== undefined)) return undefined;
+  return { gateway, certificate, privateKey, caBundle, registries: registries as string[] };
 }
 
 /** Origin plus any path prefix, without a trailing slash: one spelling per gateway for the cache key. */
@@ -208,9 +201,7 @@ export async function readDeviceSettings(configPath: string): Promise<DeviceSett
   } catch (e) {
     fail(absolute, `not valid JSON (${(e as Error).message})`);
   }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) fail(absolute, parsed.error.issues.map(issueText).join('; '));
-  const raw = parsed.data;
+  const raw = plainDeviceConfig(json) ?? (await import('./config-schema.js')).checkDeviceConfig(json, (problems) => fail(absolute, problems));
   const dir = path.dirname(absolute);
   return {
     path: absolute,
@@ -251,6 +242,7 @@ export async function loadDeviceIdentity(settings: DeviceSettings): Promise<Devi
       pem: certificatePem,
       fingerprint256: crypto.createHash('sha256').update(leaf.raw).digest('hex'),
       commonName: commonNameOf(leaf),
+      notBefore: new Date(leaf.validFrom),
       notAfter: new Date(leaf.validTo),
     },
     privateKey: { path: privateKeyPath, pem: privateKeyPem },

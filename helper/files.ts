@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 
 /** Size-capped file reading with operator-readable failures. */
@@ -65,5 +66,18 @@ function describeOpenError(e: unknown, file: string): FileReadError {
       return new FileReadError('not_a_file', `is a directory, not a file (${file})`);
     default:
       return new FileReadError('unreadable', `cannot read ${file} (${code ?? 'unknown error'})`);
+  }
+}
+
+/** Writes `content` next to `file` and renames it over `file`: readers see the old or the new file, never a mix. */
+export async function replaceFile(file: string, content: string, mode: number): Promise<void> {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await fsp.writeFile(temp, content, { mode, flag: 'wx' });
+  try {
+    await fsp.chmod(temp, mode);
+    await fsp.rename(temp, file);
+  } catch (e) {
+    await fsp.rm(temp, { force: true });
+    throw e;
   }
 }

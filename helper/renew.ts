@@ -8,7 +8,11 @@ import { OID } from '../shared/pki/oids.js';
 import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './config.js';
 import { noDebug, type Debug } from './debug.js';
 import { GatewayError, HelperError } from './errors.js';
+import { replaceFile } from './files.js';
 import { CONNECT_TIMEOUT_MS, GATEWAY_TIMEOUT_MS } from './gateway-client.js';
+import { backupOf, FINAL_REFUSALS, recordFinalRefusal, renewalDueAt } from './renewal-due.js';
+
+export { renewalDueAt } from './renewal-due.js';
 
 /**
  * Certificate renewal on the device: once the certificate has lived about two thirds of its
@@ -21,8 +25,6 @@ import { CONNECT_TIMEOUT_MS, GATEWAY_TIMEOUT_MS } from './gateway-client.js';
  * the gateway keeps accepting the old one exactly until then.
  */
 
-const RENEW_AT = 2 / 3;
-const JITTER = 0.05;
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 export interface RenewOptions {
@@ -33,6 +35,8 @@ export interface RenewOptions {
   random?: () => number;
   debug?: Debug;
   timeoutMs?: number;
+  /** The device identity as the caller has just read it from `settings`, so it is not read twice. */
+  identity?: DeviceConfig;
 }
 
 export interface RenewResult {
@@ -53,19 +57,13 @@ export function renewalSummary(result: RenewResult) {
   };
 }
 
-/** When a certificate valid from `notBefore` to `notAfter` should be renewed; `random` in [0, 1). */
-export function renewalDueAt(notBefore: number, notAfter: number, random: number): number {
-  const lifetime = notAfter - notBefore;
-  return notBefore + lifetime * (RENEW_AT + (random * 2 - 1) * JITTER);
-}
-
 function keyAlgorithmOf(key: crypto.KeyObject): KeyAlgorithm {
   if (key.asymmetricKeyType === 'ec') return key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ec-p384' : 'ec-p256';
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 2048;
   return bits >= 4096 ? 'rsa-4096' : bits >= 3072 ? 'rsa-3072' : 'rsa-2048';
 }
 
-const bak = (file: string) => `${file}.bak`;
+const bak = backupOf;
 const nextKeyFile = (config: DeviceConfig) => `${config.privateKey.path}.next`;
 
 /**
@@ -84,26 +82,6 @@ async function nextKeyPair(config: DeviceConfig, algorithm: KeyAlgorithm): Promi
   const pair = generateKeyPair(algorithm);
   await replaceFile(file, pair.privateKeyPem, 0o600);
   return pair;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fsp.access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Writes `content` next to `file` and renames it over `file`: readers see the old or the new file, never a mix. */
-async function replaceFile(file: string, content: string, mode: number): Promise<void> {
-  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  await fsp.writeFile(temp, content, { mode, flag: 'wx' });
-  try {
-    await fsp.chmod(temp, mode);
-    await fsp.rename(temp, file);
-  } catch (e) {
-    await fsp.rm(temp, { force: true });
-    throw e;
-  }
 }
 
 interface Answer {
@@ -157,7 +135,7 @@ function refusal(answer: Answer): GatewayError {
 /** Uses the current certificate once (GET /device), then drops the .bak pair it made obsolete. */
 async function confirm(config: DeviceConfig, timeoutMs: number, debug: Debug): Promise<void> {
   const files = [bak(config.certificate.path), bak(config.privateKey.path)];
-  if (!(await exists(files[0] as string))) return;
+  if (!(await fsp.access(files[0] as string).then(() => true, () => false))) return;
   const answer = await request(config, { cert: config.certificate.pem, key: config.privateKey.pem }, 'GET', '/device', timeoutMs);
   if (answer.status !== 200) {
     debug(`renewed certificate not yet confirmed by the gateway (${answer.status}); keeping the .bak files`);
@@ -203,7 +181,7 @@ export async function renewIfDue(settings: DeviceSettings, options: RenewOptions
   const debug = options.debug ?? noDebug;
   const timeoutMs = options.timeoutMs ?? GATEWAY_TIMEOUT_MS;
   const random = (options.random ?? Math.random)();
-  const before = await loadDeviceIdentity(settings);
+  const before = options.identity ?? (await loadDeviceIdentity(settings));
   await confirm(before, timeoutMs, debug);
   const due = (config: DeviceConfig) => {
     const cert = parseCertificate(config.certificate.pem);
@@ -251,11 +229,16 @@ async function renew(
   const csr = await createCsr({ subject: subject as { commonName: string; organizationalUnit: string }, ...pair, keyUsage: ['digitalSignature'], extendedKeyUsage: [OID.clientAuth] });
   debug(`renewing certificate ${current.fingerprint256.slice(0, 16)} (${algorithm}) at ${config.gateway}`);
   const identity = { cert: config.certificate.pem, key: config.privateKey.pem };
+  const refused = async (answer: Answer): Promise<never> => {
+    const e = refusal(answer);
+    if (FINAL_REFUSALS.has(e.code)) await recordFinalRefusal(config.certificate.path, current.fingerprint256, e.code, now);
+    throw e;
+  };
   // The lock first: once the gateway knows the next key, it certifies that key and no other.
   const lock = await request(config, identity, 'PATCH', '/device', timeoutMs, JSON.stringify({ next_pubkey: pair.publicKeyPem }));
-  if (lock.status !== 200) throw refusal(lock);
+  if (lock.status !== 200) await refused(lock);
   const answer = await request(config, identity, 'POST', '/device/renew', timeoutMs, JSON.stringify({ csr }));
-  if (answer.status !== 200) throw refusal(answer);
+  if (answer.status !== 200) await refused(answer);
 
   let certificate: string;
   try {

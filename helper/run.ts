@@ -3,8 +3,7 @@ import { loadDeviceIdentity, type DeviceConfig, type DeviceSettings } from './co
 import { obtainCredentials } from './credentials.js';
 import { createDebug, type Debug } from './debug.js';
 import { HelperError, oneLine } from './errors.js';
-import { fetchHubCreds } from './gateway-client.js';
-import { renewIfDue } from './renew.js';
+import { renewalState } from './renewal-due.js';
 import { deviceSettings } from './settings.js';
 import {
   CREDENTIALS_NOT_FOUND,
@@ -22,6 +21,10 @@ import { packageVersion } from './version.js';
  * The helper as a function: arguments, stdin and environment in; stdout and exit code out. It
  * never throws: every failure becomes one `tollgate: ...` line on stdout with exit code 1, which
  * is how the protocol reports errors (clients show stdout to the user).
+ *
+ * A client runs the helper once per image it pulls, so a `get` answered from the cache loads only
+ * what that takes: the gateway client, the renewal machinery and the config schema are imported
+ * when a call needs them (a token to fetch, a renewal due, a config to refuse).
  */
 
 export interface HelperResult {
@@ -71,14 +74,13 @@ async function get(stdin: string, ctx: Context): Promise<HelperResult> {
     ctx.debug(`${host ?? 'unparseable server URL'} is not a configured registry: no credentials`);
     throw new NotFoundError();
   }
-  await renewQuietly(settings, ctx);
-  const config = await loadDeviceIdentity(settings);
+  const config = await renewQuietly(settings, await loadDeviceIdentity(settings), ctx);
   const creds = await obtainCredentials(config, {
     env: ctx.env,
     now: ctx.now,
     debug: ctx.debug,
-    fetch: (c) =>
-      fetchHubCreds(c, {
+    fetch: async (c) =>
+      (await import('./gateway-client.js')).fetchHubCreds(c, {
         debug: ctx.debug,
         now: ctx.now,
         ...(ctx.options.timeoutMs !== undefined ? { timeoutMs: ctx.options.timeoutMs } : {}),
@@ -90,20 +92,40 @@ async function get(stdin: string, ctx: Context): Promise<HelperResult> {
 }
 
 /**
- * Renews the device certificate when it is due. A failed renewal must not cost a pull while the
- * current certificate is still valid, so it is only reported on the debug channel; the next `get`
- * tries again.
+ * Renews the device certificate when it is due; returns the identity to ask with (the renewed
+ * one, if it was). A failed renewal must not cost a pull while the current certificate is still
+ * valid, so it is only reported on the debug channel; the next `get` tries again, unless the
+ * gateway refused this certificate's renewal for good (a test certificate): that is remembered
+ * next to the certificate, and not asked again.
  */
-async function renewQuietly(settings: DeviceSettings, ctx: Context): Promise<void> {
+async function renewQuietly(settings: DeviceSettings, identity: DeviceConfig, ctx: Context): Promise<DeviceConfig> {
+  const random = Math.random();
+  const state = await renewalState(identity, ctx.now(), random);
+  if (!state.unconfirmed) {
+    if (!state.due) {
+      ctx.debug(`certificate renewal due at ${new Date(state.dueAt).toISOString()}`);
+      return identity;
+    }
+    if (state.refused !== null) {
+      ctx.debug(`certificate renewal not asked for: the gateway refused it for this certificate (${state.refused})`);
+      return identity;
+    }
+  }
   try {
+    const { renewIfDue } = await import('./renew.js');
     const result = await renewIfDue(settings, {
+      identity,
+      random: () => random,
       now: ctx.now,
       debug: ctx.debug,
       ...(ctx.options.timeoutMs !== undefined ? { timeoutMs: ctx.options.timeoutMs } : {}),
     });
     if (result.renewed) ctx.debug(`certificate renewed; valid until ${new Date(result.notAfter).toISOString()}`);
+    // Renewed here, or by another process meanwhile: the files now hold another certificate.
+    return result.fingerprint256 === identity.certificate.fingerprint256 ? identity : await loadDeviceIdentity(settings);
   } catch (e) {
     ctx.debug(`certificate renewal failed: ${e instanceof HelperError ? e.code : ''} ${e instanceof Error ? oneLine(e.message) : String(e)}`);
+    return identity;
   }
 }
 

@@ -1,8 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_DEVICE_CONFIG_PATH, DEVICE_CONFIG_ENV, readDeviceSettings, type DeviceSettings } from './config.js';
+import { DEFAULT_DEVICE_CONFIG_PATH, DEVICE_CONFIG_ENV, readDeviceSettings, SOTA_PATHS_ENV, type DeviceSettings } from './config.js';
 import { DeviceConfigError } from './errors.js';
-import { DEFAULT_SOTA_PATHS, readSotaSettings, SOTA_PATHS_ENV, sotaPaths } from './sota.js';
+
+/** The sota.toml reader (and its TOML parser) is loaded only on devices configured that way. */
+const sota = () => import('./sota.js');
 
 /**
  * Which device configuration the helper and `tollgate device renew` use, first match wins:
@@ -15,12 +17,16 @@ import { DEFAULT_SOTA_PATHS, readSotaSettings, SOTA_PATHS_ENV, sotaPaths } from 
 export async function deviceSettings(env: NodeJS.ProcessEnv): Promise<DeviceSettings> {
   const explicit = env[DEVICE_CONFIG_ENV]?.trim();
   if (explicit) return readDeviceSettings(path.resolve(explicit));
-  if (env[SOTA_PATHS_ENV]?.trim()) return readSotaSettings(sotaPaths(env));
+  if (env[SOTA_PATHS_ENV]?.trim()) {
+    const { readSotaSettings, sotaPaths } = await sota();
+    return readSotaSettings(sotaPaths(env));
+  }
   const hasDefault = await fsp.access(DEFAULT_DEVICE_CONFIG_PATH).then(
     () => true,
     () => false,
   );
   if (hasDefault) return readDeviceSettings(DEFAULT_DEVICE_CONFIG_PATH);
+  const { DEFAULT_SOTA_PATHS, readSotaSettings } = await sota();
   try {
     return await readSotaSettings(DEFAULT_SOTA_PATHS);
   } catch (e) {

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { gatewayProblem, type DeviceSettings } from './config.js';
+import { gatewayProblem, SOTA_PATHS_ENV, type DeviceSettings } from './config.js';
 import { DeviceConfigError } from './errors.js';
 import { FileReadError, readCappedFile } from './files.js';
 import { registryHost } from './protocol.js';
@@ -22,7 +22,7 @@ import { registryHost } from './protocol.js';
  * and `tollgate.registries` (comma-separated host[:port] the helper answers for).
  */
 
-export const SOTA_PATHS_ENV = 'TOLLGATE_SOTA_PATHS';
+export { SOTA_PATHS_ENV };
 export const DEFAULT_SOTA_PATHS: readonly string[] = ['/usr/lib/sota/conf.d', '/var/sota/sota.toml', '/etc/sota/conf.d'];
 const MAX_SOTA_FILE_BYTES = 64 * 1024;
 

@@ -80,6 +80,19 @@ const storeSchema = z
     previousKeyEncryptionKeyFiles: z.array(z.string().min(1)).max(8).default([]),
     /** PostgreSQL connections per process. */
     poolSize: z.number().int().min(1).max(200).default(10),
+    sqlite: z
+      .object({
+        /**
+         * SQLite's `synchronous` in WAL mode. NORMAL: a commit survives the process crashing, but
+         * the last commits before a power loss or an operating-system crash may be lost (the file
+         * stays consistent). FULL: the write-ahead log is flushed to disk (fsync) at every commit,
+         * so a committed token and its audit record survive a power loss too, at the cost of one
+         * fsync per commit.
+         */
+        synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((s, ctx) => {

@@ -9,7 +9,7 @@ import { openStore, type SqlStore, type StoreLocation } from './store/index.js';
 export function storeLocation(config: LoadedConfig): StoreLocation {
   return config.store.type === 'postgres'
     ? { type: 'postgres', url: config.store.url!, poolSize: config.store.poolSize }
-    : { type: 'sqlite', path: config.databasePath };
+    : { type: 'sqlite', path: config.databasePath, synchronous: config.store.sqlite.synchronous };
 }
 
 /** Private keys as configured: sealed in the database with a key-encryption key, or files under pkiDir. */

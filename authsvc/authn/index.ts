@@ -15,10 +15,6 @@ import type { LoadedConfig } from '../../shared/config.js';
 import type { AclRuleConfig } from '../../shared/config-accounts.js';
 import type { Logger } from '../../shared/log.js';
 import type { ReplayMemory } from '../../shared/store/shared-state.js';
-import { createAwsIdentityAuthenticator } from './aws-identity.js';
-import { createAuthenticationHook, createAuthorizationHook } from './hook.js';
-import { createOidcAuthenticator } from './oidc.js';
-import { createStaticUserAuthenticator } from './static-users.js';
 import type { AccountAuthenticator, AuthorizationHook } from './types.js';
 
 export interface AccountSettings {
@@ -27,28 +23,37 @@ export interface AccountSettings {
   authorizationHook?: AuthorizationHook;
 }
 
-/** The account authenticators, ACL and hooks the configuration turns on (none by default). */
-export function accountSettings(
+/**
+ * The account authenticators, ACL and hooks the configuration turns on (none by default). Each
+ * authenticator's module (and its libraries: pkijs, openid-client and jose, bcryptjs and argon2)
+ * is loaded only when the configuration turns it on.
+ */
+export async function accountSettings(
   config: Pick<LoadedConfig, 'authsvc'> & { source?: string | null },
   log?: Logger,
   shared: { replay?: ReplayMemory } = {},
-): AccountSettings {
+): Promise<AccountSettings> {
   const { authsvc } = config;
   // Relative certificate paths in the configuration are relative to the file that names them.
   const baseDir = config.source ? dirname(resolve(config.source)) : process.cwd();
+  const logged = log ? { log } : {};
   const authenticators: AccountAuthenticator[] = [];
-  if (authsvc.awsIdentity) authenticators.push(createAwsIdentityAuthenticator(authsvc.awsIdentity, { baseDir, ...(log ? { log } : {}), ...(shared.replay ? { replay: shared.replay } : {}) }));
-  if (authsvc.oidc) authenticators.push(createOidcAuthenticator(authsvc.oidc, log ? { log } : {}));
+  if (authsvc.awsIdentity) {
+    const { createAwsIdentityAuthenticator } = await import('./aws-identity.js');
+    authenticators.push(createAwsIdentityAuthenticator(authsvc.awsIdentity, { baseDir, ...logged, ...(shared.replay ? { replay: shared.replay } : {}) }));
+  }
+  if (authsvc.oidc) authenticators.push((await import('./oidc.js')).createOidcAuthenticator(authsvc.oidc, logged));
   const hook = authsvc.hooks.authentication;
   if (Object.keys(authsvc.users).length > 0) {
+    const { createStaticUserAuthenticator } = await import('./static-users.js');
     authenticators.push(createStaticUserAuthenticator(authsvc.users, { refuseUnknown: hook === undefined }));
   }
-  if (hook) authenticators.push(createAuthenticationHook(hook, log ? { log } : {}));
+  if (hook) authenticators.push((await import('./hook.js')).createAuthenticationHook(hook, logged));
   const authorization = authsvc.hooks.authorization;
   return {
     authenticators,
     acl: authsvc.acl,
-    ...(authorization ? { authorizationHook: createAuthorizationHook(authorization, log ? { log } : {}) } : {}),
+    ...(authorization ? { authorizationHook: (await import('./hook.js')).createAuthorizationHook(authorization, logged) } : {}),
   };
 }
 

@@ -1,15 +1,26 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { newSecret } from '../../shared/secrets.js';
 import { SqliteStore } from '../../shared/store/index.js';
 import type { Fixture } from './fixture.js';
+
+/** A device token a benchmark client can present: Basic username (the device UUID) and secret. */
+export interface SampledCredential {
+  username: string;
+  secret: string;
+}
 
 /**
  * Fills a fixture's store with many devices and tokens, straight through better-sqlite3 in large
  * transactions: the authority functions would sign a certificate per device and take hours for a
  * million. The store is opened with SqliteStore first so every migration has run and the rows
  * land in the real schema (constraints, indexes) exactly as the service reads it.
+ *
+ * Returns `sample` of the tokens with their secrets (real device-token secrets, evenly spread over
+ * the fill), so that a load generator can present tokens from all over the index rather than one
+ * token again and again; the other tokens' secrets are never known, only their hashes are stored.
  */
-export function bulkFill(f: Fixture, devices: number, tokens: number, log: (m: string) => void): void {
+export function bulkFill(f: Fixture, devices: number, tokens: number, log: (m: string) => void, sample = 0): SampledCredential[] {
   new SqliteStore(f.databasePath).close();
   const db = new Database(f.databasePath);
   db.pragma('journal_mode = WAL');
@@ -50,12 +61,21 @@ export function bulkFill(f: Fixture, devices: number, tokens: number, log: (m: s
     done += n;
     if (done % (batch * 10) === 0 || done === devices) progress('devices', done, devices);
   }
+  const every = sample > 0 ? Math.max(1, Math.floor(tokens / sample)) : 0;
+  const sampled: SampledCredential[] = [];
   for (let done = 0; done < tokens; ) {
     const n = Math.min(batch, tokens - done);
     db.transaction(() => {
       for (let i = 0; i < n; i++) {
         const uuid = uuids[(done + i) % uuids.length] ?? f.device.uuid;
-        const hash = createHash('sha256').update(randomBytes(32)).digest('hex');
+        let hash: string;
+        if (every > 0 && (done + i) % every === 0 && sampled.length < sample) {
+          const { secret, secretHash } = newSecret('device');
+          sampled.push({ username: uuid, secret });
+          hash = secretHash;
+        } else {
+          hash = createHash('sha256').update(randomBytes(32)).digest('hex');
+        }
         insertToken.run('tok_' + randomBytes(12).toString('base64url'), hash, f.factoryId, uuid, uuid, now, notAfter);
       }
     })();
@@ -64,4 +84,5 @@ export function bulkFill(f: Fixture, devices: number, tokens: number, log: (m: s
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
+  return sampled;
 }

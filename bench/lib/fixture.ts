@@ -64,7 +64,8 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
       pkiDir: 'certs',
       // The services run on the development PKI generated here.
       development: true,
-      log: { level: 'silent' },
+      // Production's default: the measured servers write their request lines (to a file, see proc.ts).
+      log: { level: 'info' },
       gateway: { listen: { host: '127.0.0.1', port: 0 }, tokenTtlSeconds: options.tokenTtlSeconds ?? 3600 },
       admin: { listen: { host: '127.0.0.1', port: 0 } },
       authsvc: { listen: { host: '127.0.0.1', port: 0 }, service, issuer },

@@ -11,6 +11,10 @@ export interface HttpsLoadFigures {
   p99Ms: number;
   requests: number;
   errors: number;
+  /** Fraction of its core the load client used: near 1, the client may have been the limit. */
+  clientCpu: number;
+  /** TLS connections the client opened. */
+  connections: number;
 }
 
 /** Runs the mutual-TLS load client in a child process on the load core. */
@@ -29,7 +33,7 @@ export function runHttpsLoad(spec: LoadSpec, dir: string): Promise<HttpsLoadFigu
       // Errors mean the figure is not the one wanted (refusals, resets): say so rather than report it.
       if (r.errors > r.requests / 100) return reject(new Error(`load client: ${r.errors} errors (first: ${String(r.firstError)})`));
       const lat = latencyOf(r.latenciesMs);
-      resolve({ requestsPerSec: r.requests / r.seconds, p50Ms: lat.p50, p99Ms: lat.p99, requests: r.requests, errors: r.errors });
+      resolve({ requestsPerSec: r.requests / r.seconds, p50Ms: lat.p50, p99Ms: lat.p99, requests: r.requests, errors: r.errors, clientCpu: r.cpu, connections: r.connections });
     });
   });
 }

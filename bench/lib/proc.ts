@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { ChildKind, ChildSpec } from '../servers/child.js';
@@ -77,7 +77,10 @@ export function startServer(kind: ChildKind, spec: ChildSpec, dir: string, cpu =
   // Profiling hook (bench/probe.ts): extra Node options for the measured server only.
   const nodeOptions = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter((o) => o !== '');
   const [cmd, args] = pinned(cpu, process.execPath, [...nodeOptions, join(BENCH_DIR, 'servers', 'child.js'), kind, specFile]);
-  const child = track(spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  // Logs go to a file, as a deployed service's would (to a journal or a file), not to this terminal.
+  const logFd = openSync(join(dir, `${kind}.log`), 'a', 0o600);
+  const child = track(spawn(cmd, args, { stdio: ['ignore', logFd, 'inherit', 'ipc'] }));
+  closeSync(logFd);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stopProcess(child);
@@ -115,11 +118,37 @@ export function cpuSecondsOf(pid: number): number {
   }
 }
 
-/** Runs `work` and says how busy `pid` was meanwhile, as a fraction of one core. */
+/**
+ * CPU use of a process over a window, from samples of /proc/<pid>/stat every `everyMs`: the first
+ * and the last sample that could still be read bound the window, so a process that exits (wrk,
+ * the load client) is measured up to its last 100 ms instead of being lost at exit.
+ */
+export function cpuSampler(pid: number, everyMs = 100): { stop(): number } {
+  let first: { cpu: number; at: number } | null = null;
+  let last: { cpu: number; at: number } | null = null;
+  const sample = () => {
+    const cpu = cpuSecondsOf(pid);
+    if (Number.isNaN(cpu)) return;
+    const point = { cpu, at: performance.now() };
+    first ??= point;
+    last = point;
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    /** Fraction of one core used between the first and the last sample (NaN without two samples). */
+    stop() {
+      sample();
+      clearInterval(timer);
+      if (!first || !last || last.at - first.at < everyMs) return Number.NaN;
+      return Math.round(((last.cpu - first.cpu) / ((last.at - first.at) / 1000)) * 100) / 100;
+    },
+  };
+}
+
+/** Runs `work` and says how busy `pid` (the server) was meanwhile, as a fraction of one core. */
 export async function withCpu<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; serverCpu: number }> {
-  const c0 = cpuSecondsOf(pid);
-  const t0 = performance.now();
+  const server = cpuSampler(pid);
   const result = await work();
-  const serverCpu = (cpuSecondsOf(pid) - c0) / ((performance.now() - t0) / 1000);
-  return { result, serverCpu: Math.round(serverCpu * 100) / 100 };
+  return { result, serverCpu: server.stop() };
 }

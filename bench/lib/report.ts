@@ -10,8 +10,14 @@ export interface Figure {
   value: number | string;
   unit: string;
   ceiling: number | null;
-  /** value / ceiling (or ceiling / value for latencies, so that higher is always better), or null. */
+  /** value / ceiling (the median of the rounds' ratios when there were rounds), or null. */
   ratio: number | null;
+  /** Lowest and highest ratio of the rounds. */
+  spread?: [number, number];
+  /** Each round's ratio. */
+  rounds?: number[];
+  /** CPU use (fraction of one core) of the server and of the load generator, for Tollgate and the ceiling. */
+  cpu?: { tollgate: { server: number; client: number }; ceiling: { server: number; client: number } };
   target: string;
   /** null when the figure is informational. */
   met: boolean | null;
@@ -59,12 +65,14 @@ export function markdown(report: RunReport): string {
     '',
     `${report.date} · Node ${report.node} · ${report.cpu} × ${report.cpus} · ${Math.round(report.totalSeconds)} s in all`,
     '',
-    '| figure | Tollgate | ceiling | ratio | target | met |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| figure | Tollgate | ceiling | ratio | spread of rounds | goal | met | CPU: server / load client |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const f of report.figures) {
     const met = f.met === null ? 'n/a' : f.met ? 'yes' : '**no**';
-    lines.push(`| ${f.suite}: ${f.name} | ${cell(f.value, f.unit)} | ${cell(f.ceiling, f.unit)} | ${cell(f.ratio)} | ${f.target} | ${met} |`);
+    const spread = f.spread && f.rounds && f.rounds.length > 1 ? `${cell(f.spread[0])}–${cell(f.spread[1])} (${f.rounds.length})` : f.rounds ? '1 round' : '-';
+    const cpu = f.cpu ? `Tollgate ${cell(f.cpu.tollgate.server)} / ${cell(f.cpu.tollgate.client)}; ceiling ${cell(f.cpu.ceiling.server)} / ${cell(f.cpu.ceiling.client)}` : '';
+    lines.push(`| ${f.suite}: ${f.name} | ${cell(f.value, f.unit)} | ${cell(f.ceiling, f.unit)} | ${cell(f.ratio)} | ${spread} | ${f.target} | ${met} | ${cpu} |`);
   }
   const failed = Object.entries(report.suites).filter(([, s]) => s.error);
   if (failed.length > 0) {
@@ -73,8 +81,9 @@ export function markdown(report: RunReport): string {
   }
   lines.push(
     '',
-    'ratio: realm, gateway and e2e: Tollgate / ceiling for throughput and capacity, ceiling / Tollgate for latency (higher is better).',
-    'scale and memory: the "ceiling" column is the reference (near-empty store, first half of the run, warm-up RSS) and the ratio is value / reference (lower is better).',
+    'ratio: Tollgate / ceiling (or / reference), the median of the rounds: for throughput and capacity higher is better, for times and sizes lower.',
+    'The "ceiling" column is the reference measured in the same run: a bare server, the small store (scale), the first half of the run (store size), the warm-up RSS (memory), `node -e 0` (device), the default synchronous=NORMAL (gateway, synchronous=FULL).',
+    'spread: the lowest and highest ratio of the rounds (their number in brackets). CPU: fraction of one core used by the server and by the load generator, medians of the rounds; a load generator near 1 while its server is well below 1 means the client, not the server, was the limit.',
     'See bench/README.md.',
     '',
   );

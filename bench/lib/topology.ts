@@ -14,7 +14,7 @@ import { stopProcess, track } from './proc.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const HELPER = join(ROOT, 'dist', 'helper', 'main.js');
+const HELPER = join(ROOT, 'dist', 'device', 'docker-credential-tollgate.js');
 
 export interface BenchTopology {
   dir: string;

@@ -20,9 +20,13 @@ export type ChildKind = 'authsvc' | 'gateway' | 'bare-realm' | 'bare-https';
 export interface ChildSpec {
   configFile: string;
   tls: { certPem: string; keyPem: string; caPem: string };
+  /** The CA that issued the device certificate: the ceiling's trust for client certificates. */
+  deviceCaPem: string;
   token: { username: string; secret: string };
   service: string;
   issuer: string;
+  /** Environment overrides of the configuration file (TOLLGATE_*), e.g. the store's synchronous setting. */
+  env?: Record<string, string>;
 }
 
 async function main(): Promise<void> {
@@ -33,16 +37,17 @@ async function main(): Promise<void> {
   let close: () => Promise<void>;
   switch (kind as ChildKind) {
     case 'authsvc': {
-      const config = loadConfig({ file: spec.configFile, env: {} });
-      const log = createLogger('authsvc', 'silent');
+      const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
+      // The configured level (info, as in production): request lines are part of what a request costs.
+      const log = createLogger('authsvc', config.log.level);
       const running = await startAuthsvc({ config, deps: openAuthority(config), log });
       port = running.port;
       close = () => running.close();
       break;
     }
     case 'gateway': {
-      const config = loadConfig({ file: spec.configFile, env: {} });
-      const log = createLogger('gateway', 'silent');
+      const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
+      const log = createLogger('gateway', config.log.level);
       const running = await startGateway({ config, deps: openAuthority(config), identity: spec.tls, log });
       port = running.port;
       close = () => running.close();
@@ -55,7 +60,7 @@ async function main(): Promise<void> {
       break;
     }
     case 'bare-https': {
-      const running = await startBareHttps(spec.tls);
+      const running = await startBareHttps(spec.tls, spec.deviceCaPem);
       port = running.port;
       close = running.close;
       break;

@@ -10,7 +10,9 @@ import { bulkFill } from '../lib/bulk.js';
 import { createFixture, type Fixture } from '../lib/fixture.js';
 import { sleep } from '../lib/proc.js';
 import type { Figure, SuiteOptions, SuiteResult } from '../lib/report.js';
-import { round } from '../lib/stats.js';
+import { alternate, over, roundsFigure } from '../lib/rounds.js';
+import { median, round } from '../lib/stats.js';
+import { randomCredentialScript } from '../lib/wrk.js';
 import { measureGateway } from './gateway.js';
 import { measureRealm } from './realm.js';
 
@@ -26,25 +28,19 @@ function dbBytes(path: string): number {
   return total;
 }
 
-async function latencies(f: Fixture, seconds: number) {
-  const realm = await measureRealm('authsvc', f, seconds);
-  const gateway = await measureGateway('gateway', f, seconds, false);
+interface StoreUnderTest {
+  f: Fixture;
+  /** wrk script presenting the store's sampled tokens at random. */
+  script: string;
+}
+
+async function latencies(store: StoreUnderTest, seconds: number) {
+  const realm = await measureRealm('authsvc', store.f, seconds, { script: store.script });
+  const gateway = await measureGateway('gateway', store.f, seconds, false);
   return { realm, gateway };
 }
 
 type Measured = Awaited<ReturnType<typeof latencies>>;
-
-/** The lower latencies and higher throughput of two measurements of the same thing. */
-function best(a: Measured | null, b: Measured): Measured {
-  if (!a) return b;
-  const pick = <T extends { p50Ms: number; p99Ms: number; requestsPerSec: number }>(x: T, y: T): T => ({
-    ...x,
-    p50Ms: Math.min(x.p50Ms, y.p50Ms),
-    p99Ms: Math.min(x.p99Ms, y.p99Ms),
-    requestsPerSec: Math.max(x.requestsPerSec, y.requestsPerSec),
-  });
-  return { realm: pick(a.realm, b.realm), gateway: pick(a.gateway, b.gateway) };
-}
 
 export async function steadyMinting(o: SuiteOptions): Promise<Figure[]> {
   const seconds = o.quick ? 20 : 180;
@@ -152,59 +148,79 @@ export async function steadyMinting(o: SuiteOptions): Promise<Figure[]> {
   }
 }
 
+/** Store sizes: the big one, and the small one it is compared with; tokens presented at random from `sample` of each. */
+function sizes(quick: boolean) {
+  return quick
+    ? { big: { devices: 10_000, tokens: 100_000 }, small: { devices: 1_000, tokens: 10_000 }, sample: 10_000 }
+    : { big: { devices: 1_000_000, tokens: 10_000_000 }, small: { devices: 10_000, tokens: 100_000 }, sample: 100_000 };
+}
+
 export async function scaleSuite(o: SuiteOptions): Promise<SuiteResult> {
-  const devices = o.quick ? 10_000 : 1_000_000;
-  const tokens = o.quick ? 100_000 : 10_000_000;
+  const { big: bigSize, small: smallSize, sample } = sizes(o.quick);
   const seconds = o.quick ? 4 : 15;
   const small = await createFixture();
   const big = await createFixture();
   const figures: Figure[] = [];
   try {
-    o.log(`scale: filling a store with ${devices.toLocaleString('en')} devices and ${tokens.toLocaleString('en')} tokens`);
+    o.log(`scale: filling the small store with ${smallSize.devices.toLocaleString('en')} devices and ${smallSize.tokens.toLocaleString('en')} tokens`);
+    const smallCredentials = bulkFill(small, smallSize.devices, smallSize.tokens, o.log, sample);
+    o.log(`scale: filling the big store with ${bigSize.devices.toLocaleString('en')} devices and ${bigSize.tokens.toLocaleString('en')} tokens`);
     const fillStart = Date.now();
-    bulkFill(big, devices, tokens, o.log);
+    const bigCredentials = bulkFill(big, bigSize.devices, bigSize.tokens, o.log, sample);
     const fillSeconds = (Date.now() - fillStart) / 1000;
     const bigBytes = dbBytes(big.databasePath);
-    // Alternating rounds, best of each: whatever else runs on the machine then hits both stores
-    // alike, and a burst of it during one measurement does not decide the figure.
+    const smallStore: StoreUnderTest = { f: small, script: randomCredentialScript(small.dir, smallCredentials) };
+    const bigStore: StoreUnderTest = { f: big, script: randomCredentialScript(big.dir, bigCredentials) };
+    // Alternating rounds: whatever else runs on the machine then hits both stores alike.
     const rounds = o.quick ? 1 : 3;
-    let base: Awaited<ReturnType<typeof latencies>> | null = null;
-    let loaded: Awaited<ReturnType<typeof latencies>> | null = null;
-    for (let r = 1; r <= rounds; r++) {
-      o.log(`scale: round ${r}/${rounds}: near-empty store, realm and gateway, ${seconds} s each`);
-      base = best(base, await latencies(small, seconds));
-      o.log(`scale: round ${r}/${rounds}: big store (${round(bigBytes / 1048576, 0)} MiB), realm and gateway, ${seconds} s each`);
-      loaded = best(loaded, await latencies(big, seconds));
-    }
-    if (!base || !loaded) throw new Error('no scale measurement');
-    const pair = (name: string, unit: string, bigV: number, smallV: number): Figure => {
-      const ratio = round(bigV / smallV, 3);
-      return { suite: 'scale', name, value: bigV, unit, ceiling: smallV, ratio, target: '<= 1.25x near-empty', met: ratio <= 1.25 };
-    };
-    // Here the "ceiling" column is the near-empty store and the ratio big / near-empty (lower is better).
+    const paired = await alternate(
+      rounds,
+      () => latencies(bigStore, seconds),
+      () => latencies(smallStore, seconds),
+      (r, which) =>
+        o.log(
+          which === 'tollgate'
+            ? `scale: round ${r}/${rounds}: big store (${round(bigBytes / 1048576, 0)} MiB), realm and gateway, ${seconds} s each`
+            : `scale: round ${r}/${rounds}: small store, realm and gateway, ${seconds} s each`,
+        ),
+    );
+    const pair = (name: string, pick: (m: Measured) => number): Figure =>
+      roundsFigure({
+        suite: 'scale',
+        name,
+        unit: 'ms',
+        values: paired.tollgate.map(pick),
+        references: paired.reference.map(pick),
+        ratio: over,
+        target: '<= 1.25x small store',
+        meets: (r) => r <= 1.25,
+      });
+    // Here the "ceiling" column is the small store and the ratio big / small (lower is better).
     figures.push(
-      pair('realm p50, big vs near-empty store', 'ms', loaded.realm.p50Ms, base.realm.p50Ms),
-      pair('realm p99, big vs near-empty store', 'ms', loaded.realm.p99Ms, base.realm.p99Ms),
-      pair('gateway (new conn) p50, big vs near-empty', 'ms', loaded.gateway.p50Ms, base.gateway.p50Ms),
-      pair('gateway (new conn) p99, big vs near-empty', 'ms', loaded.gateway.p99Ms, base.gateway.p99Ms),
+      pair('realm p50, big vs small store (random tokens)', (m) => m.realm.p50Ms),
+      pair('realm p99, big vs small store (random tokens)', (m) => m.realm.p99Ms),
+      pair('gateway (new conn) p50, big vs small store', (m) => m.gateway.p50Ms),
+      pair('gateway (new conn) p99, big vs small store', (m) => m.gateway.p99Ms),
     );
     figures.push(...(await steadyMinting(o)));
+    const med = (xs: number[]) => round(median(xs), 0);
     return {
       figures,
       method: {
-        devices,
-        tokens,
+        big: bigSize,
+        small: smallSize,
+        tokensPresented: `${sample.toLocaleString('en')} tokens of each store, sampled evenly over its fill, each realm request picking one at random (wrk Lua script); the gateway presents the fixture device's certificate and inserts into the store's token index`,
         fillSeconds: round(fillSeconds, 1),
         bigStoreMiB: round(bigBytes / 1048576, 1),
         secondsPerMeasurement: seconds,
         rounds,
-        roundsMeaning: 'near-empty and big measured alternately; each figure is the best of the rounds',
-        ratioMeaning: 'big / near-empty (lower is better; target <= 1.25)',
+        roundsMeaning: 'big and small store measured alternately; each figure is the median of the rounds, spread = lowest and highest per-round ratio',
+        ratioMeaning: 'big / small (lower is better; target <= 1.25)',
         throughput: {
-          realmNearEmpty: round(base.realm.requestsPerSec, 0),
-          realmBig: round(loaded.realm.requestsPerSec, 0),
-          gatewayNearEmpty: round(base.gateway.requestsPerSec, 0),
-          gatewayBig: round(loaded.gateway.requestsPerSec, 0),
+          realmSmall: med(paired.reference.map((m) => m.realm.requestsPerSec)),
+          realmBig: med(paired.tollgate.map((m) => m.realm.requestsPerSec)),
+          gatewaySmall: med(paired.reference.map((m) => m.gateway.requestsPerSec)),
+          gatewayBig: med(paired.tollgate.map((m) => m.gateway.requestsPerSec)),
         },
       },
     };

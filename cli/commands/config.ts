@@ -16,7 +16,7 @@ export const configCommands: Command[] = [
     async run(ctx) {
       const config = ctx.config();
       // Build what authsvc would build, so that what fails its start-up fails here first.
-      const accounts = accountSettings(config);
+      const accounts = await accountSettings(config);
       for (const warning of new Acl(accounts.acl).warnings()) ctx.io.stderr(`warning: ${warning}\n`);
       await closeAccountSettings(accounts);
       const users = Object.fromEntries(

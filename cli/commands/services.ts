@@ -1,102 +1,14 @@
-import { startAdmin } from '../../admin/server.js';
 import { writeRegistryConfig, type WrittenRegistryConfig } from '../../authsvc/registry-config.js';
-import { startAuthsvc } from '../../authsvc/server.js';
-import { startGateway } from '../../gateway/server.js';
-import type { AuthorityDeps } from '../../shared/authority/index.js';
-import { adminUrl, gatewayUrl, metricsListen, realmUrl, type LoadedConfig } from '../../shared/config.js';
-import { assertUnlocked, lockDataDir } from '../../shared/data-dir-lock.js';
-import { gatewayTls } from '../../shared/gateway-tls.js';
-import { createLogger, type Logger } from '../../shared/log.js';
-import { registerExpiryGauges } from '../../shared/ops/expiry-metrics.js';
-import { startMetricsListener, type RunningMetricsListener } from '../../shared/ops/metrics-listener.js';
-import type { ServiceMetrics } from '../../shared/ops/metrics.js';
-import type { SqlStore } from '../../shared/store/index.js';
-import { openAuthority, storeLocation } from '../../shared/runtime.js';
+import { adminUrl, gatewayUrl, realmUrl } from '../../shared/config.js';
+import { storeLocation } from '../../shared/runtime.js';
 import { describeStore } from '../../shared/store/index.js';
 import { stringOption } from '../args.js';
 import type { Command } from '../command.js';
-import type { Context } from '../context.js';
 import { prepareDevelopment } from '../development.js';
 import { fields } from '../format.js';
-import { untilStopped } from '../lifecycle.js';
 import { registryDir } from '../registry-files.js';
-import { runUp } from '../up.js';
-
-/**
- * The process-level part of a service: its metrics (own listener, expiry gauges, process metrics).
- * Metrics are read at scrape time from the service's registry and the store.
- */
-async function serveMetrics(
-  config: LoadedConfig,
-  service: 'gateway' | 'authsvc',
-  metrics: ServiceMetrics,
-  deps: AuthorityDeps,
-  log: Logger,
-  gatewayCertificatePem?: string,
-): Promise<RunningMetricsListener | null> {
-  if (!config.metrics.enabled) return null;
-  registerExpiryGauges(metrics.registry, {
-    store: deps.store,
-    withinDays: config.metrics.expiringWithinDays,
-    now: deps.now,
-    ...(gatewayCertificatePem !== undefined ? { gatewayCertificatePem } : {}),
-  });
-  return startMetricsListener({ ...metricsListen(config, service), registries: [metrics.registry], log: log.child({ component: 'metrics' }) });
-}
-
-/**
- * Runs one service process: takes the data directory's lock for `service`, opens the store, lets
- * `start` start the listeners (each returning its close), and stops them all on SIGTERM/SIGINT.
- * Whatever started before a failure is closed again.
- */
-async function runService(
-  ctx: Context,
-  service: 'gateway' | 'authsvc',
-  start: (config: LoadedConfig, deps: AuthorityDeps & { store: SqlStore }, log: Logger, started: (close: () => Promise<void>) => void) => Promise<void>,
-): Promise<number> {
-  const config = ctx.config();
-  const log = createLogger(service, config.log.level);
-  const lock = lockDataDir(config.dataDir, service);
-  const closers: (() => Promise<void>)[] = [];
-  let deps: (AuthorityDeps & { store: SqlStore }) | undefined;
-  const stop = async () => {
-    await Promise.all(closers.map((close) => close()));
-    await deps?.store.close();
-    lock.release();
-  };
-  try {
-    deps = openAuthority(config);
-    // A networked store connects and migrates in the background: the services start once it has.
-    await deps.store.ready();
-    await start(config, deps, log, (close) => closers.push(close));
-  } catch (e) {
-    await stop().catch(() => undefined);
-    throw e;
-  }
-  return untilStopped(log, stop);
-}
-
-/** Starts the gateway (device mTLS) and the admin API (plain HTTP, its own listener) in this process. */
-function serveGateway(ctx: Context): Promise<number> {
-  return runService(ctx, 'gateway', async (config, deps, log, started) => {
-    const tls = await gatewayTls(config, log, deps.keys);
-    const gateway = await startGateway({ config, deps, identity: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem }, log });
-    started(() => gateway.close());
-    const admin = await startAdmin({ config, deps, log: log.child({ component: 'admin' }), gatewayCa: tls.caPem, metrics: { ...gateway.metrics, service: 'admin' } });
-    started(() => admin.close());
-    const metrics = await serveMetrics(config, 'gateway', gateway.metrics, deps, log, tls.certPem);
-    if (metrics) started(() => metrics.close());
-  });
-}
-
-function serveAuthsvc(ctx: Context): Promise<number> {
-  return runService(ctx, 'authsvc', async (config, deps, log, started) => {
-    const authsvc = await startAuthsvc({ config, deps, log });
-    started(() => authsvc.close());
-    const metrics = await serveMetrics(config, 'authsvc', authsvc.metrics, deps, log);
-    if (metrics) started(() => metrics.close());
-  });
-}
+import { runService } from '../serve.js';
+import { up } from '../up.js';
 
 function registrySummary(registry: WrittenRegistryConfig): [string, string][] {
   return [
@@ -113,15 +25,9 @@ export const serviceCommands: Command[] = [
     args: [],
     usage: '',
     summary: 'development all-in-one: set up, then run the gateway (with the admin API) and the realm until Ctrl-C',
-    details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then starts\ntollgate serve gateway and tollgate serve authsvc as child processes.',
+    details: 'Generates a development PKI and a demo factory on first start (see tollgate init), then runs\nthe gateway, the admin API and the realm in this one process (what tollgate serve gateway and serve authsvc run).',
     mode: 'local',
-    async run(ctx) {
-      // A second `up` on the same data directory stops here, before touching anything.
-      assertUnlocked(ctx.config().dataDir, ['gateway', 'authsvc']);
-      const prepared = await prepareDevelopment(ctx);
-      await ctx.close(); // the children open the store themselves
-      return runUp(ctx, prepared);
-    },
+    run: up,
   },
   {
     name: ['init'],
@@ -154,7 +60,7 @@ export const serviceCommands: Command[] = [
     usage: '',
     summary: 'run the device gateway (mutual TLS) and the admin API (HTTP, separate listener)',
     mode: 'local',
-    run: serveGateway,
+    run: (ctx) => runService(ctx.config(), 'gateway'),
   },
   {
     name: ['serve', 'authsvc'],
@@ -162,7 +68,7 @@ export const serviceCommands: Command[] = [
     usage: '',
     summary: 'run the registry token realm',
     mode: 'local',
-    run: serveAuthsvc,
+    run: (ctx) => runService(ctx.config(), 'authsvc'),
   },
   {
     name: ['registry-config'],

@@ -43,15 +43,23 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       return;
     }
     log.error({ err, method: req.method, path: req.path }, 'unhandled error');
-    res.status(500).json({ error: { code: 'internal_error', message: 'internal error' } });
+    res.status(500).json(INTERNAL_ERROR_BODY);
   };
 }
 
 /** A TollgateError as an answer: its status, Retry-After on a 503, and `body` (default: errorBody). */
 export function sendError(res: Response, e: TollgateError, body: unknown = errorBody(e)): void {
-  if (e.kind === 'unavailable') res.set('Retry-After', String(retryAfterSeconds(e)));
-  res.status(statusOf(e.kind)).json(body);
+  const answer = errorAnswer(e, body);
+  res.status(answer.status).set(answer.headers).json(answer.body);
 }
+
+/** What sendError answers, as data: for routes served without express (shared/http/json.ts). */
+export function errorAnswer(e: TollgateError, body: unknown = errorBody(e)): { status: number; headers: Record<string, string>; body: unknown } {
+  return { status: statusOf(e.kind), headers: e.kind === 'unavailable' ? { 'Retry-After': String(retryAfterSeconds(e)) } : {}, body };
+}
+
+/** The answer to an error nobody expected: logged with the request, never shown to the client. */
+export const INTERNAL_ERROR_BODY = { error: { code: 'internal_error', message: 'internal error' } };
 
 /** How long a client should wait after a 503: what the error says, else a second. */
 export function retryAfterSeconds(e: TollgateError): number {

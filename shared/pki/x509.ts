@@ -7,7 +7,6 @@ import { describePublicKey, publicKeyFingerprint, type KeyDescription } from './
 import { canonicalName, decodeName, type NameFields } from './names.js';
 import { derToPem, readPemBlocks } from './pem.js';
 
-export { parseCsr, type CsrInfo } from './csr.js';
 
 /**
  * Certificate reading. node:crypto (OpenSSL) parses and verifies; the small DER walk only extracts

@@ -4,7 +4,7 @@ import type { SqlStore } from './sql-store.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 
 /** Where a store lives: a SQLite file or a PostgreSQL database. */
-export type StoreLocation = { type: 'sqlite'; path: string } | { type: 'postgres'; url: string; poolSize?: number };
+export type StoreLocation = { type: 'sqlite'; path: string; synchronous?: 'NORMAL' | 'FULL' } | { type: 'postgres'; url: string; poolSize?: number };
 
 /**
  * A store location from what an operator types: `postgres://…` / `postgresql://…`, `sqlite:PATH`
@@ -37,5 +37,5 @@ export function describeStore(location: StoreLocation): string {
 export function openStore(location: StoreLocation, options: SqliteStoreOptions & PostgresStoreOptions = {}): SqlStore {
   return location.type === 'postgres'
     ? new PostgresStore(location.url, { ...options, ...(location.poolSize !== undefined ? { poolSize: location.poolSize } : {}) })
-    : new SqliteStore(location.path, options);
+    : new SqliteStore(location.path, { ...options, ...(location.synchronous !== undefined ? { synchronous: location.synchronous } : {}) });
 }

@@ -37,6 +37,8 @@ export interface SqliteEngineOptions {
    * tools that work on an existing store, so that one run from the wrong directory leaves nothing behind.
    */
   mustExist?: boolean;
+  /** SQLite's `synchronous` (store.sqlite.synchronous): FULL flushes the WAL to disk at every commit. */
+  synchronous?: 'NORMAL' | 'FULL';
 }
 
 /** Prepared statements of one connection, by SQL text. */
@@ -104,7 +106,7 @@ export class SqliteEngine implements SqlEngine {
     this.writer = new Database(path, { timeout });
     if (fresh && !memory) chmodSync(path, 0o600);
     this.writer.pragma('journal_mode = WAL');
-    this.writer.pragma('synchronous = NORMAL');
+    this.writer.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     this.writer.pragma('foreign_keys = ON');
     tuneCache(this.writer);
     this.migrate();
@@ -213,6 +215,12 @@ export class SqliteEngine implements SqlEngine {
   async ping(): Promise<void> {
     this.health.check();
     await this.get('SELECT 1 AS one');
+  }
+
+  /** The connection's `synchronous` setting as SQLite reports it (1 NORMAL, 2 FULL). */
+  synchronous(): 'NORMAL' | 'FULL' | 'OTHER' {
+    const level = this.writer.pragma('synchronous', { simple: true });
+    return level === 1 ? 'NORMAL' : level === 2 ? 'FULL' : 'OTHER';
   }
 
   /** Runs `PRAGMA integrity_check`; returns 'ok' when the file is sound. */

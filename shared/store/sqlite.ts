@@ -11,6 +11,11 @@ export class SqliteStore extends SqlStore {
     super(new SqliteEngine(path, options), options);
   }
 
+  /** How commits reach the disk (store.sqlite.synchronous), as the connection runs it. */
+  synchronous(): 'NORMAL' | 'FULL' | 'OTHER' {
+    return this.database.synchronous();
+  }
+
   /** Runs `PRAGMA integrity_check`; returns 'ok' when the file is sound. */
   integrityCheck(): string {
     return this.database.integrityCheck();

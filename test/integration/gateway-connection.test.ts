@@ -67,7 +67,7 @@ async function enroll(): Promise<{ uuid: string; key: string; cert: string }> {
 /** A raw keep-alive TLS connection that sends one request at a time and reads one answer each. */
 class Connection {
   private buffer = '';
-  private waiting: ((answer: { status: number; body: Record<string, unknown> } | null) => void) | null = null;
+  private waiting: ((answer: Answer | null) => void) | null = null;
   closed = false;
 
   private constructor(readonly socket: tls.TLSSocket) {
@@ -96,25 +96,43 @@ class Connection {
     const end = this.buffer.indexOf('\r\n\r\n');
     if (end < 0 || !this.waiting) return;
     const head = this.buffer.slice(0, end);
-    const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+    // A HEAD answer announces the length of a body it does not carry.
+    const length = this.bodiless ? 0 : Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
     if (this.buffer.length < end + 4 + length) return;
-    const body = this.buffer.slice(end + 4, end + 4 + length);
+    const text = this.buffer.slice(end + 4, end + 4 + length);
     this.buffer = this.buffer.slice(end + 4 + length);
     const done = this.waiting;
     this.waiting = null;
-    done({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), body: JSON.parse(body) as Record<string, unknown> });
+    const [statusLine = '', ...fields] = head.split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const f of fields) headers[f.slice(0, f.indexOf(':')).toLowerCase()] = f.slice(f.indexOf(':') + 1).trim();
+    done({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, text, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
   }
 
-  get(path: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
+  private bodiless = false;
+
+  get(path: string): Promise<Answer | null> {
+    return this.request('GET', path);
+  }
+
+  request(method: string, path: string): Promise<Answer | null> {
     return new Promise((resolve) => {
       if (this.closed) return resolve(null);
       this.waiting = resolve;
-      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+      this.bodiless = method === 'HEAD';
+      this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n${method === 'POST' ? 'Content-Length: 0\r\n' : ''}\r\n`);
     });
   }
 }
 
-const codeOf = (a: { body: Record<string, unknown> } | null) => (a?.body.error as { code?: string } | undefined)?.code;
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  body: Record<string, unknown>;
+}
+
+const codeOf = (a: { body: Record<string, unknown> } | null | undefined) => (a?.body.error as { code?: string } | undefined)?.code;
 
 describe('gateway: one certificate per connection, the device judged on every request', () => {
   it('answers each request on a kept-alive connection from the device state of that moment', async () => {
@@ -156,5 +174,63 @@ describe('gateway: one certificate per connection, the device judged on every re
     } finally {
       conn.socket.destroy();
     }
+  });
+});
+
+describe('gateway: the /hub-creds/ answer, byte for byte what devices have always read', () => {
+  it('answers a mint as JSON with no-store, under every spelling of the path the gateway has accepted', async () => {
+    const device = await enroll();
+    const conn = await Connection.open(device);
+    try {
+      for (const path of ['/hub-creds/', '/hub-creds', '/hub-creds/?refresh=1', '/HUB-CREDS/', '/Hub-Creds']) {
+        const a = await conn.get(path);
+        expect(a?.status, path).toBe(200);
+        expect(a?.headers['content-type']).toBe('application/json; charset=utf-8');
+        expect(a?.headers['cache-control']).toBe('no-store');
+        expect(a?.headers['content-length']).toBe(String(Buffer.byteLength(a?.text ?? '')));
+        expect(a?.headers).not.toHaveProperty('x-powered-by');
+        expect(a?.headers).not.toHaveProperty('etag');
+        expect(Object.keys(a?.body ?? {})).toEqual(['Username', 'Secret', 'ExpiresAt', 'ExpiresIn']);
+        expect(a?.body.Username).toBe(device.uuid);
+      }
+      const head = await conn.request('HEAD', '/hub-creds/');
+      expect([head?.status, head?.headers['content-type'], head?.text]).toEqual([200, 'application/json; charset=utf-8', '']);
+    } finally {
+      conn.socket.destroy();
+    }
+  });
+
+  it('leaves other methods and longer paths to the routes that answer them: 404 route_not_found', async () => {
+    const device = await enroll();
+    const conn = await Connection.open(device);
+    try {
+      const post = await conn.request('POST', '/hub-creds/');
+      expect([post?.status, codeOf(post)]).toEqual([404, 'route_not_found']);
+      expect((post?.body.error as { message: string }).message).toBe('no route POST /hub-creds/');
+      const longer = await conn.get('/hub-creds/x');
+      expect([longer?.status, codeOf(longer)]).toEqual([404, 'route_not_found']);
+      const doubled = await conn.get('//hub-creds/');
+      expect([doubled?.status, codeOf(doubled)]).toEqual([404, 'route_not_found']);
+    } finally {
+      conn.socket.destroy();
+    }
+  });
+
+  it('refuses a connection without a client certificate with 401 certificate_required, as JSON', async () => {
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: gateway.port, ca: material.caPem, servername: 'localhost' });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+    });
+    const text = await new Promise<string>((resolve) => {
+      let buffer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (buffer += d));
+      socket.on('close', () => resolve(buffer));
+      socket.write('GET /hub-creds/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(text).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/i);
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'certificate_required' } });
   });
 });

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminService, type Principal } from '../../admin/service.js';
 import { runCli } from '../../cli/run.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { readDeviceSettings } from '../../helper/config.js';
+import { loadDeviceConfig, readDeviceSettings } from '../../helper/config.js';
 import { runHelper } from '../../helper/run.js';
 import { renewalDueAt, renewIfDue } from '../../helper/renew.js';
+import { renewalState } from '../../helper/renewal-due.js';
 import { createFactory, createOnlineCa, type AuthorityDeps } from '../../shared/authority/index.js';
 import { loadConfig, type LoadedConfig } from '../../shared/config.js';
 import { developmentGatewayTls } from '../../shared/development.js';
@@ -17,7 +18,6 @@ import type { GatewayTlsMaterial } from '../../shared/gateway-tls.js';
 import { isTollgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import {
-  certificatesOfPkcs7,
   createCsr,
   derToPem,
   generateKeyPair,
@@ -25,6 +25,7 @@ import {
   parseCertificate,
   type KeyAlgorithm,
 } from '../../shared/pki/index.js';
+import { certificatesOfPkcs7 } from '../../shared/pki/pkcs7.js';
 import { openAuthority } from '../../shared/runtime.js';
 import type { SqlStore } from '../../shared/store/index.js';
 
@@ -578,6 +579,50 @@ describe('renewal on the device', () => {
     } finally {
       await service.setCaState(operator, 'policy', policyCa.id, 'active', null);
     }
+  });
+});
+
+describe('renewal refused for good', () => {
+  it('a test certificate past two thirds of its life asks the gateway once, then every get goes without asking', async () => {
+    const uuid = randomUUID();
+    const { csr, key } = await csrFor(uuid, 'acme');
+    const issued = await service.enroll(operator, 'acme', { csr, test: true, hours: 2 });
+    const d = mkdtempSync(join(dir, 'test-device-'));
+    writeFileSync(join(d, 'device.pem'), issued.certificate);
+    writeFileSync(join(d, 'device.key'), key, { mode: 0o600 });
+    writeFileSync(join(d, 'gateway-ca.pem'), material.caPem);
+    writeFileSync(
+      join(d, 'device.json'),
+      JSON.stringify({ gateway: `https://127.0.0.1:${gateway.port}`, certificate: 'device.pem', privateKey: 'device.key', caBundle: 'gateway-ca.pem', registries: ['registry.test:5000'] }),
+    );
+    const info = parseCertificate(issued.certificate);
+    const late = info.notBefore.getTime() + (info.notAfter.getTime() - info.notBefore.getTime()) * 0.8;
+    const refusals = async () => (await deps.store.listAudit({ target: uuid, action: 'device.renew_refused', limit: 100 })).length;
+    const get = async () => {
+      let debug = '';
+      // A fresh cache each time: every get reaches the point where it fetches a token.
+      const env = { TOLLGATE_DEVICE_CONFIG: join(d, 'device.json'), TOLLGATE_CACHE_DIR: mkdtempSync(join(d, 'cache-')), TOLLGATE_HELPER_DEBUG: '1' };
+      const res = await runHelper(['get'], 'registry.test:5000', env, { now: () => late, stderr: (t) => (debug += t) });
+      expect(res.exitCode, res.stdout + debug).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ Username: uuid });
+      return debug;
+    };
+
+    expect(await get()).toMatch(/certificate renewal failed: test_certificate_not_renewable/);
+    expect(await refusals()).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      const debug = await get();
+      expect(debug).toContain('certificate renewal not asked for: the gateway refused it for this certificate (test_certificate_not_renewable)');
+      expect(debug).not.toContain('renewing certificate');
+    }
+    expect(await refusals()).toBe(1);
+    expect(readFileSync(join(d, 'device.pem'), 'utf8')).toBe(issued.certificate);
+
+    // The refusal belongs to that certificate: another one in its place is judged afresh.
+    const identity = await loadDeviceConfig(join(d, 'device.json'));
+    expect((await renewalState(identity, late, 0.5)).refused).toBe('test_certificate_not_renewable');
+    const renewed = { ...identity, certificate: { ...identity.certificate, fingerprint256: '0'.repeat(64) } };
+    expect(await renewalState(renewed, late, 0.5)).toMatchObject({ due: true, refused: null });
   });
 });
 

@@ -9,7 +9,8 @@ import { CLI } from '../support/topology.js';
 /**
  * SIGTERM while requests are in flight: every request the server answered got a whole response,
  * and the process exits 0. Requests that find the listener already closed are not answered at all,
- * which is what a client retries.
+ * which is what a client retries. Request lines are written asynchronously; none of them may be
+ * lost at the exit: every answered request has its line.
  */
 
 let t: TestAuthority;
@@ -19,7 +20,7 @@ let good: Credentials;
 beforeAll(async () => {
   port = await freePort();
   // Limits off: this test fires as fast as it can from one address on purpose.
-  t = await createTestAuthority({ config: { authsvc: { listen: { host: '127.0.0.1', port } }, limits: { enabled: false } } });
+  t = await createTestAuthority({ config: { authsvc: { listen: { host: '127.0.0.1', port } }, limits: { enabled: false }, log: { level: 'info' } } });
   await t.signingKey();
   const factory = await t.factory('acme');
   good = await t.deviceToken(await t.device(factory));
@@ -62,8 +63,10 @@ describe('graceful shutdown', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.resume();
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const stdoutClosed = new Promise<void>((resolve) => child.stdout.once('close', () => resolve()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
     const base = `http://127.0.0.1:${port}`;
@@ -92,5 +95,11 @@ describe('graceful shutdown', () => {
     expect(answeredBeforeStop).toBeGreaterThan(10);
     expect(outcome.incomplete).toEqual([]);
     expect(outcome.unexpected).toEqual([]);
+
+    await stdoutClosed;
+    const lines = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg?: string; req?: { path?: string } });
+    const requestLines = lines.filter((l) => l.msg === 'request completed' && l.req?.path === '/token');
+    expect(requestLines).toHaveLength(outcome.answered);
+    expect(lines.at(-1)?.msg).toBe('stopped');
   });
 });

@@ -3,7 +3,7 @@ import { Certificate } from '@peculiar/asn1-x509';
 import crypto, { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { certificatesOfPkcs7 } from '../../shared/pki/index.js';
+import { certificatesOfPkcs7 } from '../../shared/pki/pkcs7.js';
 import { x509 } from '../../shared/pki/peculiar.js';
 
 /**

@@ -15,7 +15,7 @@ import { freePort } from './ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-export const HELPER = join(ROOT, 'dist', 'helper', 'main.js');
+export const HELPER = join(ROOT, 'dist', 'device', 'docker-credential-tollgate.js');
 
 export interface CliResult {
   status: number;

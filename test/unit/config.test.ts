@@ -64,6 +64,15 @@ describe('configuration', () => {
     }
   });
 
+  it('runs the store with synchronous=NORMAL unless the file or TOLLGATE_STORE_SQLITE_SYNCHRONOUS asks for FULL', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).store.sqlite.synchronous).toBe('NORMAL');
+    expect(loadConfig({ file: file('s.yml', 'store:\n  sqlite:\n    synchronous: FULL\n'), env: {} }).store.sqlite.synchronous).toBe('FULL');
+    expect(loadConfig({ env: { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'FULL' }, cwd: dir }).store.sqlite.synchronous).toBe('FULL');
+    expect(() => loadConfig({ env: { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'OFF' }, cwd: dir })).toThrow(
+      /environment TOLLGATE_STORE_SQLITE_SYNCHRONOUS: store\.sqlite\.synchronous/,
+    );
+  });
+
   it('names the environment variable when an override is wrong', () => {
     expect(() => loadConfig({ env: { TOLLGATE_GATEWAY_LISTEN_PORT: 'eighty' }, cwd: dir })).toThrow(
       /environment TOLLGATE_GATEWAY_LISTEN_PORT: gateway\.listen\.port/,

@@ -170,7 +170,7 @@ describe('console configuration', () => {
     const config = loadConfig({ env: {}, cwd: dir, file: null });
     const service = new AdminService(a.deps);
     const withRoles = { ...config, admin: { ...config.admin, console: { idleMinutes: 30, oidc: { roles: [] } } } };
-    expect(() => consoleAuth(withRoles, a.deps, service)).toThrow(/admin.console.oidc needs authsvc.oidc/);
+    await expect(consoleAuth(withRoles, a.deps, service)).rejects.toThrow(/admin.console.oidc needs authsvc.oidc/);
     const bad = configSchema.safeParse({ admin: { console: { oidc: { roles: [{ value: 'x', factory: 'acme', scopes: ['catalog:read'] }] } } } });
     expect(bad.success).toBe(false);
     const good = configSchema.parse({ admin: { console: { oidc: { roles: [{ value: 'admins', factory: 'acme', scopes: ['devices:read'] }] } } } });

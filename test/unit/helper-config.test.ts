@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDeviceConfig } from '../../helper/config.js';
+import { loadDeviceConfig, plainDeviceConfig } from '../../helper/config.js';
+import { deviceConfigSchema } from '../../helper/config-schema.js';
 import { DeviceConfigError } from '../../helper/errors.js';
 import { runHelper } from '../../helper/run.js';
 import { createTestPki, DEVICE_UUID, writeDeviceConfig, type TestPki } from './helper-fixture.js';
@@ -150,6 +152,53 @@ describe('config errors through the helper', () => {
       expect(r.stdout).toBe(
         'tollgate: no device configuration: neither /etc/tollgate/device.json nor a sota.toml (/usr/lib/sota/conf.d, /var/sota/sota.toml, /etc/sota/conf.d); set TOLLGATE_DEVICE_CONFIG or TOLLGATE_SOTA_PATHS\n',
       );
+    }
+  });
+});
+
+describe('the plain-config fast path', () => {
+  // Values near the edges of what the schema accepts, valid and not.
+  const text = fc.oneof(
+    fc.constantFrom('client.pem', ' client.pem ', '', '   ', 'a', '\t'),
+    fc.string({ maxLength: 12 }),
+  );
+  const gateway = fc.oneof(
+    fc.constantFrom(GW, `${GW}/`, ' https://gw:8443 ', 'http://gw:8443', 'gw:8443', 'https://u:p@gw', 'https://gw/?q=1', 'https://gw/#f', 'not a url', ''),
+    fc.webUrl(),
+  );
+  const registry = fc.oneof(fc.constantFrom('127.0.0.1:5000', 'hub.example.com', 'https://HUB.example.com/v2/', 'bad host', '', ' x ', '[::1]:5000', 'a:99999'), fc.string({ maxLength: 10 }));
+  const value = (v: fc.Arbitrary<unknown>) => fc.oneof({ weight: 5, arbitrary: v }, { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.constant(null), fc.boolean(), fc.array(fc.string(), { maxLength: 2 })) });
+  const config = fc.record(
+    {
+      gateway: value(gateway),
+      certificate: value(text),
+      privateKey: value(text),
+      caBundle: value(text),
+      registries: value(fc.array(value(registry), { maxLength: 3 })),
+      extra: fc.string(),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('takes nothing the schema refuses, and takes it exactly as the schema does', () => {
+    fc.assert(
+      fc.property(fc.oneof({ weight: 8, arbitrary: config }, { weight: 1, arbitrary: fc.jsonValue() }), (json) => {
+        const plain = plainDeviceConfig(json);
+        if (plain === undefined) return;
+        const parsed = deviceConfigSchema.safeParse(json);
+        expect(parsed.success).toBe(true);
+        expect(plain).toEqual(parsed.data);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('takes the configs devices have', () => {
+    for (const json of [
+      { gateway: GW, certificate: 'device.pem', privateKey: 'device.key', caBundle: 'gateway-ca.pem', registries: ['127.0.0.1:5000'] },
+      { gateway: `${GW}/`, certificate: '/var/sota/client.pem', privateKey: '/var/sota/pkey.pem', caBundle: '/var/sota/root.crt', registries: ['hub.example.com', 'https://HUB.example.com/v2/'] },
+    ]) {
+      expect(plainDeviceConfig(json)).toEqual(deviceConfigSchema.parse(json));
     }
   });
 });

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { certificatesOfPkcs7, certsOnlyPkcs7, generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
+import { generateKeyPair, issueCertificate } from '../../shared/pki/index.js';
+import { certificatesOfPkcs7, certsOnlyPkcs7 } from '../../shared/pki/pkcs7.js';
 
 /** The EST certs-only answer, read back by OpenSSL (what EST clients use) and by our own reader. */
 describe('certs-only PKCS#7', () => {

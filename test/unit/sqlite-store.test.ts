@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.js';
+import { openAuthority } from '../../shared/runtime.js';
 import { SqliteStore } from '../../shared/store/index.js';
 
 /** What only the embedded engine has: a file of its own. The shared contract is test/conformance/. */
@@ -28,5 +30,19 @@ describe('SqliteStore file', () => {
       certificatePem: 'c', certificateFingerprint: 'f', publicKeyFingerprint: 'p', notAfter: 1, createdAt: 1, updatedAt: 1,
     }, { actor: 'operator', action: 'test', outcome: 'success' })).rejects.toThrow(/FOREIGN KEY/);
     await store.close();
+  });
+
+  it('commits with synchronous=NORMAL by default and FULL when configured, as the process opening it is configured', async () => {
+    const path = join(dir, 'tollgate.db');
+    const normal = new SqliteStore(path);
+    expect(normal.synchronous()).toBe('NORMAL');
+    const full = new SqliteStore(path, { synchronous: 'FULL' });
+    expect(full.synchronous()).toBe('FULL');
+    await normal.close();
+    await full.close();
+    const deps = openAuthority(loadConfig({ env: { TOLLGATE_STORE_SQLITE_SYNCHRONOUS: 'FULL' }, cwd: dir }));
+    expect(deps.store).toBeInstanceOf(SqliteStore);
+    expect((deps.store as SqliteStore).synchronous()).toBe('FULL');
+    await deps.store.close();
   });
 });

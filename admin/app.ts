@@ -3,9 +3,11 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { invalidInput } from '../shared/errors.js';
 import { errorHandler, notFoundHandler } from '../shared/http/errors.js';
+import { rateLimited } from '../shared/http/rate-limited.js';
 import type { Logger } from '../shared/log.js';
 import { expressRoute, observeRequests } from '../shared/ops/http-observe.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
+import type { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { adminRoutes, type Route } from './api.js';
 import { ConsoleAuth } from './console-auth.js';
 import { CONSOLE_CSP, consoleHandler } from './console-static.js';
@@ -41,6 +43,11 @@ export interface AdminAppOptions {
   consoleDir?: string;
   /** The version the OpenAPI document states. */
   version?: string;
+  /**
+   * The address limits in front of authentication (absent: none): an address that keeps presenting
+   * bad credentials is answered 429 for a while, which also bounds the refusals the audit trail records.
+   */
+  limiter?: RequestLimiter;
 }
 
 /** Body size cap: a CSR or certificate is a few KiB; anything near this limit is not one. */
@@ -141,7 +148,7 @@ function mount(router: express.Router, route: Route): void {
   router[route.method](route.path, ...handlers);
 }
 
-export function createAdminApp({ service, log, enrollment, metrics, readiness, console: consoleAuth, consoleDir, version = '0.0.0' }: AdminAppOptions): express.Express {
+export function createAdminApp({ service, log, enrollment, metrics, readiness, console: consoleAuth, consoleDir, version = '0.0.0', limiter }: AdminAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -177,6 +184,12 @@ export function createAdminApp({ service, log, enrollment, metrics, readiness, c
   // ... every other route authenticates first: nobody without a valid token or session gets a body parsed.
   v1.use(async (req, res, next) => {
     const source = sourceOf(req);
+    const limited = limiter ? await limiter.checkSource(source) : null;
+    if (limited) {
+      const answer = rateLimited(limited, 'requests', metrics);
+      res.status(answer.status).set(answer.headers).json({ error: { code: answer.reason, message: answer.message } });
+      return;
+    }
     try {
       const secret = bearer(req);
       res.locals.principal =
@@ -184,7 +197,10 @@ export function createAdminApp({ service, log, enrollment, metrics, readiness, c
           ? await service.authenticate(secret, source, RECORDED)
           : ((await auth.principalOf(req, res, source)) ?? (await service.authenticate(undefined, source, RECORDED)));
     } catch (e) {
-      if ((e as { kind?: unknown }).kind === 'unauthenticated') res.set('WWW-Authenticate', 'Bearer realm="tollgate-admin"');
+      if ((e as { kind?: unknown }).kind === 'unauthenticated') {
+        res.set('WWW-Authenticate', 'Bearer realm="tollgate-admin"');
+        await limiter?.failed(source);
+      }
       throw e;
     }
     next();

@@ -8,7 +8,9 @@ import { closeGracefully, hardenServer, isLoopback, listen } from '../shared/htt
 import type { Logger } from '../shared/log.js';
 import { serviceEvents } from '../shared/ops/event-subscribers.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
+import { RequestLimiter } from '../shared/ops/rate-limit.js';
 import { assessReadiness, storeCheck } from '../shared/ops/readiness.js';
+import { sharedStateFor } from '../shared/store/shared-state.js';
 import { createAdminApp } from './app.js';
 import { ConsoleAuth } from './console-auth.js';
 import type { ConsoleOidc } from './console-oidc.js';
@@ -88,6 +90,7 @@ export async function startAdmin({ config, deps: rawDeps, log, gatewayCa, metric
     enrollment: { gatewayCa: gatewayCa ?? (await gatewayTls(config, log, deps.keys)).caPem, gateway: gatewayUrl(config) },
     console: await consoleAuth(config, deps, service, log),
     version: packageVersion(),
+    limiter: new RequestLimiter(config.limits, { now: deps.now, state: sharedStateFor(rawDeps.store).limits, scope: 'admin' }),
   });
   const server = createServer(app);
   hardenServer(server);

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminApp } from '../../admin/app.js';
 import type { AdminService, Principal } from '../../admin/service.js';
 import { createFactory, createOnlineCa } from '../../shared/authority/index.js';
+import { createLogger } from '../../shared/log.js';
+import { RequestLimiter } from '../../shared/ops/rate-limit.js';
 import { createCsr, generateKeyPair, OID } from '../../shared/pki/index.js';
 import { deviceGet } from '../support/device-client.js';
 import { startGatewayAuthority, type GatewayAuthority } from '../support/gateway-authority.js';
@@ -104,5 +107,27 @@ describe('admin API refusals', () => {
     const basic = await request(running.app).get('/v1/factories/acme/devices').set('Authorization', 'Basic YTpi');
     expect([basic.status, basic.body.error.code]).toEqual([401, 'token_required']);
     expect(await refusal('admin.refused', 'token_required')).toMatchObject({ actor: 'anonymous', factoryId: null });
+  });
+
+  it('are bounded by the address back-off: an address that keeps failing gets 429, which is not recorded', async () => {
+    const limits = running.config.limits;
+    const limiter = new RequestLimiter({ ...limits, enabled: true, failures: { ...limits.failures, threshold: 3, blockSeconds: 60 } }, { scope: 'admin' });
+    const app = createAdminApp({ service, log: createLogger('admin', 'silent'), enrollment: { gatewayCa: '', gateway: 'https://gateway.test' }, limiter });
+    const recorded = async () => (await deps.store.listAudit({ action: 'admin.refused', limit: 1000 })).length;
+    const before = await recorded();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const answer = await request(app).get('/v1/factories/acme/devices').set('Authorization', `Bearer tga_${'C'.repeat(43)}`);
+      statuses.push(answer.status);
+      if (answer.status === 429) expect([answer.body.error.code, Number(answer.headers['retry-after']) > 0]).toEqual(['credentials_backoff', true]);
+    }
+    expect(statuses[0]).toBe(401);
+    expect(statuses.at(-1)).toBe(429);
+    const unauthorized = statuses.filter((s) => s === 401).length;
+    expect(unauthorized).toBeLessThanOrEqual(4);
+    expect((await recorded()) - before).toBe(unauthorized);
+    // The address, not the token, is held back: a valid token from it waits too.
+    const created = await service.createToken(operator, 'acme', { scopes: ['devices:read'] });
+    expect((await request(app).get('/v1/factories/acme/devices').set('Authorization', `Bearer ${created.secret}`)).status).toBe(429);
   });
 });

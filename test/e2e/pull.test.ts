@@ -15,10 +15,11 @@ import { startTopology, type Topology } from '../support/topology.js';
  * Once on each store engine: a SQLite file, and PostgreSQL with the keys sealed in the database.
  */
 const tools = realBinaries(['docker-registry', 'skopeo', 'openssl']);
+/** The engines installed here (in CI both: global setup fails without PostgreSQL). */
 const ENGINES = [
   { engine: 'sqlite', available: true },
   { engine: 'postgres', available: postgresAvailable },
-] as const;
+].filter((e) => e.available);
 
 interface Device {
   uuid: string;
@@ -32,11 +33,7 @@ interface Run {
   stderr: string;
 }
 
-describe.skipIf(!tools.available).each(ENGINES)('devices pull through Tollgate from a real registry ($engine store)', ({ engine, available }) => {
-  if (!available) {
-    it.skip('needs PostgreSQL (apt-get install -y postgresql)', () => undefined);
-    return;
-  }
+describe.skipIf(!tools.available).each(ENGINES)('devices pull through Tollgate from a real registry ($engine store)', ({ engine }) => {
   let t: Topology;
   let image: OciImage;
   let ci: { username: string; secret: string };

@@ -98,3 +98,9 @@ const postgres: EngineUnderTest = {
 };
 
 export const ENGINES: readonly EngineUnderTest[] = [sqlite, postgres];
+
+/**
+ * The engines installed here, which the suites run on: in CI both (global setup fails without
+ * PostgreSQL); elsewhere global setup says which one it leaves out and how to install it.
+ */
+export const INSTALLED_ENGINES: readonly EngineUnderTest[] = ENGINES.filter((e) => e.available);

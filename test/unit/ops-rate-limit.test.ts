@@ -47,11 +47,8 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-describe.each(BACKENDS.map((b) => [b.name, b] as const))('request limits (%s)', (_name, backend) => {
-  if (!backend.available) {
-    it.skip('needs PostgreSQL (apt-get install -y postgresql)', () => undefined);
-    return;
-  }
+// Only the backends installed here (in CI both: global setup fails without PostgreSQL).
+describe.each(BACKENDS.filter((b) => b.available).map((b) => [b.name, b] as const))('request limits (%s)', (_name, backend) => {
   beforeAll(() => backend.setup());
   afterAll(() => backend.teardown());
   /** A limiter of its own (its own key scope, so tests sharing one database never meet). */

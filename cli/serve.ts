@@ -83,7 +83,8 @@ export async function runService(config: LoadedConfig, service: Service, stopWhe
     lock.release();
   };
   try {
-    deps = openAuthority(config);
+    // A service answers requests while it writes: its WAL checkpoints run beside the event loop.
+    deps = openAuthority(config, Date.now, { backgroundCheckpoints: true });
     // A networked store connects and migrates in the background: the services start once it has.
     await deps.store.ready();
     await (service === 'gateway' ? startGatewayProcess : startAuthsvcProcess)(config, deps, log, (close) => closers.push(close));

@@ -27,7 +27,7 @@ export function openKeyStore(config: LoadedConfig, store: SqlStore, now: () => n
 export function openAuthority(
   config: LoadedConfig,
   now: () => number = Date.now,
-  options: { mustExist?: boolean } = {},
+  options: { mustExist?: boolean; backgroundCheckpoints?: boolean } = {},
 ): AuthorityDeps & { store: SqlStore } {
   const store = openStore(storeLocation(config), { now, ...options });
   let keys: KeyStore;

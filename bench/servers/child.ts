@@ -15,6 +15,9 @@ import { openAuthority } from '../../shared/runtime.js';
 import { startBareHttps } from './bare-https.js';
 import { startBareRealm } from './bare-realm.js';
 
+/** The store as `tollgate serve` opens it for a service (cli/serve.ts). */
+const SERVICE_STORE = { backgroundCheckpoints: true };
+
 export type ChildKind = 'authsvc' | 'gateway' | 'bare-realm' | 'bare-https';
 
 export interface ChildSpec {
@@ -40,7 +43,7 @@ async function main(): Promise<void> {
       const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
       // The configured level (info, as in production): request lines are part of what a request costs.
       const log = createLogger('authsvc', config.log.level);
-      const running = await startAuthsvc({ config, deps: openAuthority(config), log });
+      const running = await startAuthsvc({ config, deps: openAuthority(config, Date.now, SERVICE_STORE), log });
       port = running.port;
       close = () => running.close();
       break;
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
     case 'gateway': {
       const config = loadConfig({ file: spec.configFile, env: spec.env ?? {} });
       const log = createLogger('gateway', config.log.level);
-      const running = await startGateway({ config, deps: openAuthority(config), identity: spec.tls, log });
+      const running = await startGateway({ config, deps: openAuthority(config, Date.now, SERVICE_STORE), identity: spec.tls, log });
       port = running.port;
       close = () => running.close();
       break;

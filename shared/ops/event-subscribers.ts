@@ -1,5 +1,5 @@
 import { auditRecordOf, createEventBus, isRefusal, type DomainEvent, type EventPublisher, type EventSubscriber } from '../authority/events.js';
-import type { Logger } from '../log.js';
+import { fixedFieldsLogger, type Logger } from '../log.js';
 import type { ServiceMetrics } from './metrics.js';
 
 /**
@@ -10,7 +10,7 @@ import type { ServiceMetrics } from './metrics.js';
 
 /** One `component: "audit"` line per event, with the audit record's fields (none of them secret). */
 export function auditLogLines(log: Logger): EventSubscriber {
-  const audit = log.child({ component: 'audit' });
+  const audit = fixedFieldsLogger(log, { component: 'audit' });
   return (event) => {
     if (!audit.isLevelEnabled('info')) return;
     const r = auditRecordOf(event);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../log.js';
+import { fixedFieldsLogger, type Logger } from '../log.js';
 import type { ServiceMetrics } from './metrics.js';
 
 /**
@@ -39,6 +39,8 @@ const MAX_REQ_ID = 0x7fffffff;
 export function observeRequests(options: ObserveOptions): RequestObserver {
   const { metrics, route, who } = options;
   const log = options.log.child({ component: 'http' });
+  // Completed requests: fields listed below only. Failures carry an error object: redacted.
+  const lines = fixedFieldsLogger(options.log, { component: 'http' });
   let lastReqId = 0;
 
   return (req, res, next) => {
@@ -69,7 +71,7 @@ export function observeRequests(options: ObserveOptions): RequestObserver {
         log.error(line, 'request errored');
         return;
       }
-      log[level](line, !req.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+      lines[level](line, !req.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
     };
     const onFinish = () => {
       if (metrics) {

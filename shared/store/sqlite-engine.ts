@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { TollgateError } from '../errors.js';
 import { isDiskFull, StoreFileHealth } from './file-health.js';
+import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import { num, storeBusy, type Param, type Queryable, type Row, type RowSet, type SqlEngine } from './engine.js';
 
@@ -13,6 +14,9 @@ import { num, storeBusy, type Param, type Queryable, type Row, type RowSet, type
  * same file takes its turn in one queue; other processes are kept out by the file lock as before.
  */
 const WRITE_QUEUES = new Map<string | symbol, { tail: Promise<void>; users: number }>();
+
+/** SQLite's default `wal_autocheckpoint`. */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
 /** True for the SQLite errors that mean "another process holds the lock for too long". */
 function isBusy(e: unknown): boolean {
@@ -39,6 +43,11 @@ export interface SqliteEngineOptions {
   mustExist?: boolean;
   /** SQLite's `synchronous` (store.sqlite.synchronous): FULL flushes the WAL to disk at every commit. */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Checkpoint the WAL in a worker thread instead of inside the commit that fills it
+   * (sqlite-checkpointer.ts): for the services, which answer requests while they write.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 /** Prepared statements of one connection, by SQL text. */
@@ -88,6 +97,7 @@ export class SqliteEngine implements SqlEngine {
   private readonly queue: { tail: Promise<void>; users: number };
   /** The open file still at its path, and its disk not full (see file-health.ts). */
   private readonly health: StoreFileHealth;
+  private readonly checkpointer: BackgroundCheckpointer | null = null;
 
   constructor(
     readonly path: string,
@@ -111,6 +121,16 @@ export class SqliteEngine implements SqlEngine {
     tuneCache(this.writer);
     this.migrate();
     this.health = new StoreFileHealth(path);
+    if (options.backgroundCheckpoints && !memory) {
+      this.writer.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new BackgroundCheckpointer(path, {
+        busyTimeoutMs: timeout,
+        // Without the worker, the commits checkpoint again, as SQLite does by default.
+        onLost: () => {
+          if (this.writer.open) this.writer.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+        },
+      });
+    }
     this.reader = memory ? this.writer : new Database(path, { timeout, readonly: true });
     if (this.reader !== this.writer) tuneCache(this.reader);
     this.writes = new Statements(this.writer);
@@ -233,6 +253,7 @@ export class SqliteEngine implements SqlEngine {
     // Transactions already started finish first.
     await this.queue.tail;
     if (--this.queue.users === 0) WRITE_QUEUES.delete(this.queueKey);
+    await this.checkpointer?.stop();
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
   }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { openAuthority } from '../../shared/runtime.js';
 import { SqliteStore } from '../../shared/store/index.js';
+import { BackgroundCheckpointer } from '../../shared/store/sqlite-checkpointer.js';
 
 /** What only the embedded engine has: a file of its own. The shared contract is test/conformance/. */
 
@@ -44,5 +45,40 @@ describe('SqliteStore file', () => {
     expect(deps.store).toBeInstanceOf(SqliteStore);
     expect((deps.store as SqliteStore).synchronous()).toBe('FULL');
     await deps.store.close();
+  });
+
+  it('checkpoints the WAL in the background for a service, without waiting for 1000 pages, and stops with the store', async () => {
+    const path = join(dir, 'tollgate.db');
+    const store = new SqliteStore(path, { backgroundCheckpoints: true });
+    const before = statSync(path).size;
+    // A few dozen commits: far below the 1000 pages at which a commit would checkpoint itself.
+    for (let i = 0; i < 40; i++) await store.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'x'.repeat(2000) } });
+    const deadline = Date.now() + 10_000;
+    while (statSync(path).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // The pages reached the database file while the store was open: the worker copied them.
+    expect(statSync(path).size).toBeGreaterThan(before);
+    await store.close();
+    const raw = new Database(path, { readonly: true });
+    expect((raw.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'test.write'").get() as { n: number }).n).toBe(40);
+    raw.close();
+  });
+
+  it('leaves the WAL where it is without background checkpoints, until 1000 pages', async () => {
+    const path = join(dir, 'tollgate.db');
+    const store = new SqliteStore(path);
+    const before = statSync(path).size;
+    for (let i = 0; i < 40; i++) await store.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'x'.repeat(2000) } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(statSync(path).size).toBe(before);
+    await store.close();
+  });
+
+  it('hands checkpointing back when its worker is lost', async () => {
+    let lost = false;
+    const checkpointer = new BackgroundCheckpointer(join(dir, 'no-such-dir', 'tollgate.db'), { onLost: () => (lost = true) });
+    const deadline = Date.now() + 10_000;
+    while (!lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(lost).toBe(true);
+    await checkpointer.stop();
   });
 });

@@ -55,9 +55,26 @@ export function secretKind(candidate: string): SecretKind | null {
   return null;
 }
 
-/** Public, non-secret identifier of a stored token (what lists and audit records show). */
-export function newTokenId(): string {
-  return 'tok_' + randomBytes(12).toString('base64url');
+/** base64url's 64 characters in ASCII order: ids written with them sort as their bits do. */
+const SORTABLE_ALPHABET = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+
+/** `value` (below 2^(6 * length)) as `length` characters of SORTABLE_ALPHABET, most significant first. */
+function sortableChars(value: number, length: number): string {
+  let out = '';
+  for (let i = length - 1; i >= 0; i--) out += SORTABLE_ALPHABET[Math.floor(value / 2 ** (6 * i)) % 64];
+  return out;
+}
+
+/**
+ * Public, non-secret identifier of a stored token (what lists and audit records show): `tok_` and
+ * 16 characters, 8 for the time it was made (ms, good until the year 10889) and 8 random (48 bits).
+ * A token made later sorts later, so its row goes to the end of the id index rather than to a
+ * random page of it: a page less for every commit of minted tokens to write (bench/, gateway
+ * keep-alive). The time an id shows is no secret: the token's record holds it anyway.
+ */
+export function newTokenId(now = Date.now()): string {
+  const random = randomBytes(6);
+  return 'tok_' + sortableChars(now, 8) + sortableChars(random.readUIntBE(0, 6), 8);
 }
 
 /** Compares two strings in time independent of where they differ (hashes first to equalise lengths). */

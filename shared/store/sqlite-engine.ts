@@ -15,6 +15,9 @@ import { num, storeBusy, type Param, type Queryable, type Row, type RowSet, type
  */
 const WRITE_QUEUES = new Map<string | symbol, { tail: Promise<void>; users: number }>();
 
+/** How long after opening a service's store its background checkpoints start (sqlite-checkpointer.ts). */
+const CHECKPOINTER_DELAY_MS = 1000;
+
 /** SQLite's default `wal_autocheckpoint`. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
@@ -97,7 +100,8 @@ export class SqliteEngine implements SqlEngine {
   private readonly queue: { tail: Promise<void>; users: number };
   /** The open file still at its path, and its disk not full (see file-health.ts). */
   private readonly health: StoreFileHealth;
-  private readonly checkpointer: BackgroundCheckpointer | null = null;
+  private checkpointer: BackgroundCheckpointer | null = null;
+  private checkpointerStart: NodeJS.Timeout | null = null;
 
   constructor(
     readonly path: string,
@@ -122,14 +126,9 @@ export class SqliteEngine implements SqlEngine {
     this.migrate();
     this.health = new StoreFileHealth(path);
     if (options.backgroundCheckpoints && !memory) {
-      this.writer.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new BackgroundCheckpointer(path, {
-        busyTimeoutMs: timeout,
-        // Without the worker, the commits checkpoint again, as SQLite does by default.
-        onLost: () => {
-          if (this.writer.open) this.writer.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
-        },
-      });
+      // Off the start-up path: a service listens first; until then its commits checkpoint as usual.
+      this.checkpointerStart = setTimeout(() => this.startCheckpointer(timeout), CHECKPOINTER_DELAY_MS);
+      this.checkpointerStart.unref();
     }
     this.reader = memory ? this.writer : new Database(path, { timeout, readonly: true });
     if (this.reader !== this.writer) tuneCache(this.reader);
@@ -144,6 +143,18 @@ export class SqliteEngine implements SqlEngine {
   }
 
   private readonly queueKey: string | symbol;
+
+  private startCheckpointer(busyTimeoutMs: number): void {
+    this.checkpointerStart = null;
+    this.writer.pragma('wal_autocheckpoint = 0');
+    this.checkpointer = new BackgroundCheckpointer(this.path, {
+      busyTimeoutMs,
+      // Without the worker, the commits checkpoint again, as SQLite does by default.
+      onLost: () => {
+        if (this.writer.open) this.writer.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+      },
+    });
+  }
 
   ready(): Promise<void> {
     return Promise.resolve();
@@ -253,6 +264,7 @@ export class SqliteEngine implements SqlEngine {
     // Transactions already started finish first.
     await this.queue.tail;
     if (--this.queue.users === 0) WRITE_QUEUES.delete(this.queueKey);
+    if (this.checkpointerStart) clearTimeout(this.checkpointerStart);
     await this.checkpointer?.stop();
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();

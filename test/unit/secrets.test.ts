@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { constantTimeEqual, hashSecret, newSecret, secretKind } from '../../shared/secrets.js';
+import { constantTimeEqual, hashSecret, newSecret, newTokenId, secretKind } from '../../shared/secrets.js';
 
 describe('secrets', () => {
   it('have a recognisable prefix, 256 random bits and a checksum', () => {
@@ -37,5 +37,19 @@ describe('secrets', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abd')).toBe(false);
     expect(constantTimeEqual('abc', 'abcd')).toBe(false);
+  });
+
+  it('token ids: tok_ and 16 characters, distinct within one millisecond, sorting by the time they were made', () => {
+    const sameMs = Array.from({ length: 1000 }, () => newTokenId(1_700_000_000_000));
+    for (const id of sameMs) expect(id).toMatch(/^tok_[A-Za-z0-9_-]{16}$/);
+    expect(new Set(sameMs).size).toBe(1000);
+    expect(new Set(sameMs.map((id) => id.slice(0, 12))).size).toBe(1);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 47 }), fc.integer({ min: 1, max: 2 ** 40 }), (earlier, gap) => {
+        const [a, b] = [newTokenId(earlier), newTokenId(earlier + gap)];
+        // SQLite compares text byte by byte, as < does here.
+        expect(a < b).toBe(true);
+      }),
+    );
   });
 });

@@ -72,8 +72,11 @@ export class BackgroundCheckpointer {
 
   /** Checkpoints once more, then stops the worker and closes its connection. */
   stop(): Promise<void> {
-    // A worker that already exited ignores the message; `exited` has settled then.
+    // A worker that already exited ignores the message; `exited` has settled then. Until the
+    // worker is gone, the process must stay up to see it go (unref'd, it would end first, and a
+    // caller awaiting this would never resume).
     this.stopping = true;
+    this.worker.ref();
     this.worker.postMessage('stop');
     return this.exited;
   }

@@ -12,11 +12,16 @@ import type { Request, RequestHandler, Response } from 'express';
 /** The console's pages (console/src/main.tsx routes them in the browser). */
 const PAGES = /^\/(?:|signin|devices|devices\/[0-9a-f-]{36}|enroll|cas|tokens|audit|settings)$/;
 
-/** Where the build puts the console, seen from this module in dist/admin or in the source tree. */
+/**
+ * Where the build puts the console (dist/console), seen from this module: in dist/admin (compiled),
+ * in dist/cli/chunks (the CLI's bundle) or in admin/ (the source tree).
+ */
 export function defaultConsoleDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = resolve(here, '..');
-  return basename(root) === 'dist' ? join(root, 'console') : join(root, 'dist', 'console');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 3; dir = dirname(dir), depth++) {
+    if (basename(dir) === 'dist') return join(dir, 'console');
+  }
+  return join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'dist', 'console');
 }
 
 const TYPES: Record<string, string> = {

@@ -37,6 +37,8 @@ export default async function setup(project: TestProject): Promise<() => void> {
   });
   // The device side as it ships (package.json bin, the device package): the bundles.
   execFileSync(process.execPath, [join(root, 'tools', 'bundle-device.mjs'), join(root, 'dist', 'device')], { cwd: root, stdio: 'inherit' });
+  // The CLI and the services as they ship: the bundle (tools/bundle-cli.mjs).
+  execFileSync(process.execPath, [join(root, 'tools', 'bundle-cli.mjs')], { cwd: root, stdio: 'inherit' });
   if (!postgresBinDir()) {
     if (process.env.CI) throw new Error(`CI must run the PostgreSQL suites, but PostgreSQL is not installed: ${PG_INSTALL_HINT}`);
     console.warn(`skipping the PostgreSQL suites: PostgreSQL is not installed (${PG_INSTALL_HINT})`);

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { certificateInfoFromX509, isIssuedBy, OID, parseCertificate, type CertificateInfo } from '../pki/index.js';
 import type { DeviceCa, Store } from '../store/types.js';
 import type { RefusalReason } from './refusals.js';
@@ -42,11 +42,14 @@ export type DeviceCertificateVerdict = { trusted: TrustedCertificate } | ({ refu
  * the store holds them now: a CA registered a moment ago counts from the next connection, a revoked
  * one no longer does. Devices are issued directly by a registered CA (enrollment, renewal and
  * just-in-time registration all require it), so there is no chain to build.
+ *
+ * `presented` is the certificate as the TLS layer parsed it in the handshake: parsing the DER
+ * again would cost as much as the rest of the judgement.
  */
-export async function verifyDeviceCertificate(store: Store, der: Buffer, now: number): Promise<DeviceCertificateVerdict> {
+export async function verifyDeviceCertificate(store: Store, presented: X509Certificate, now: number): Promise<DeviceCertificateVerdict> {
   let cert: CertificateInfo;
   try {
-    cert = certificateInfoFromX509(new X509Certificate(der));
+    cert = certificateInfoFromX509(presented);
   } catch {
     // TLS read it, but it is not a certificate Tollgate can read (two CNs, say): nobody's device.
     return { refusal: 'certificate_invalid' };

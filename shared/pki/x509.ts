@@ -14,7 +14,7 @@ import { derToPem, readPemBlocks } from './pem.js';
  */
 
 export interface CertificateInfo {
-  /** Normalised PEM of exactly this certificate. */
+  /** Normalised PEM of exactly this certificate (encoded on first read). */
   pem: string;
   der: Buffer;
   /** SHA-256 of the DER, lower-case hex without colons. */
@@ -37,6 +37,7 @@ export interface CertificateInfo {
   /** Hex subjectKeyIdentifier, if the certificate has one (issuers' SKIs become their children's AKIs). */
   subjectKeyIdentifier?: string;
   publicKey: crypto.KeyObject;
+  /** SHA-256 of the SubjectPublicKeyInfo (keys.ts), computed on first read: the key export costs more than the rest of the reading. */
   publicKeyFingerprint: string;
   key: KeyDescription;
   /** The node object, for verify() / checkIssued(). */
@@ -78,6 +79,19 @@ function tbsFields(der: Buffer): TbsFields {
   const explicit = fields.slice(base + 6).find((f) => f.tag === 0xa3);
   const extensions = explicit ? decodeExtensions(expectTag(children(explicit)[0], TAG.SEQUENCE, 'extensions')) : [];
   return { issuer, validity, subject, extensions };
+}
+
+/**
+ * The subject's name attributes alone, for a label (the device a log line names): null when the
+ * certificate's names cannot be read unambiguously, which parseCertificate would refuse.
+ */
+export function subjectNameOf(der: Buffer): NameFields | null {
+  try {
+    return decodeName(tbsFields(der).subject, 'subject');
+  } catch (e) {
+    if (e instanceof DerError) return null;
+    throw e;
+  }
 }
 
 export function certificateInfoFromX509(cert: crypto.X509Certificate): CertificateInfo {
@@ -122,15 +136,24 @@ export function certificateInfoFromX509(cert: crypto.X509Certificate): Certifica
     throw e;
   }
 
+  // The PEM and the key fingerprint are for enrollment and the admin side; the gateway judges a
+  // certificate on every new connection without them, so they are worked out on first read (as
+  // getters, so that a spread copy still carries their values).
+  let pem: string | undefined;
+  let spkiFingerprint: string | undefined;
   return {
-    pem: derToPem(der, 'CERTIFICATE'),
+    get pem() {
+      return (pem ??= derToPem(der, 'CERTIFICATE'));
+    },
     der,
     fingerprint256: crypto.createHash('sha256').update(der).digest('hex'),
     serialNumber: cert.serialNumber.toLowerCase(),
     ...fields,
     isCa: cert.ca,
     publicKey,
-    publicKeyFingerprint: publicKeyFingerprint(publicKey),
+    get publicKeyFingerprint() {
+      return (spkiFingerprint ??= publicKeyFingerprint(publicKey));
+    },
     key,
     x509: cert,
   };

@@ -22,6 +22,7 @@ import {
   parseCsr,
   publicKeyFingerprint,
   splitPemBundle,
+  subjectNameOf,
   type KeyAlgorithm,
   type KeyPairPem,
 } from '../../shared/pki/index.js';
@@ -313,6 +314,29 @@ describe('certificate chains', () => {
     expect(info.isCa).toBe(true);
     expect(info.keyUsage).toEqual(['keyCertSign', 'cRLSign']);
     expect(Math.abs(info.notAfter.getTime() - info.notBefore.getTime() - 2 * DAY)).toBeLessThan(2000);
+  });
+
+  it('works out the PEM and the key fingerprint when first read, and a spread copy carries them', () => {
+    const chain = chains.rsa as Chain;
+    const device = parseCertificate(chain.device.pem);
+    for (const field of ['pem', 'publicKeyFingerprint'] as const) {
+      expect(Object.getOwnPropertyDescriptor(device, field)?.get, field).toBeTypeOf('function');
+    }
+    const copy = { ...device };
+    expect(Object.getOwnPropertyDescriptor(copy, 'pem')?.value).toBe(chain.device.pem);
+    expect(copy.publicKeyFingerprint).toBe(publicKeyFingerprint(pub(chain.device.pair)));
+    // Memoised: the same string each time.
+    expect(device.publicKeyFingerprint).toBe(device.publicKeyFingerprint);
+    expect(device.pem).toBe(chain.device.pem);
+  });
+
+  it('reads the subject alone for a label, and gives no name where reading it would be a guess', () => {
+    const chain = chains.ec as Chain;
+    expect(subjectNameOf(parseCertificate(chain.device.pem).der)).toEqual({ commonName: DEVICE_UUID, organizationalUnit: 'acme' });
+    const key = write('two-cn-key.pem', generateKeyPair().privateKeyPem);
+    const twoCns = openssl(['req', '-x509', '-new', '-key', key, '-subj', '/OU=acme/CN=one/CN=two', '-days', '1']);
+    expect(subjectNameOf(new crypto.X509Certificate(twoCns).raw)).toBeNull();
+    expect(subjectNameOf(Buffer.from('3003020101', 'hex'))).toBeNull();
   });
 
   it('refuses two certificates where one is expected, and non-certificates', async () => {

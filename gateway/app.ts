@@ -31,8 +31,9 @@ export interface GatewayAppOptions {
 
 function claimedDevice(req: IncomingMessage): Record<string, string | null> {
   const cert = requestCertificate(req);
-  if (!cert) return {};
-  return { device: cert.commonName, fingerprint256: cert.fingerprint256 };
+  if (!cert || typeof cert.fingerprint256 !== 'string') return {};
+  const cn = cert.subject?.CN;
+  return { device: typeof cn === 'string' ? cn : null, fingerprint256: cert.fingerprint256 };
 }
 
 /** The limits as express middleware (see limitVerdict). */

@@ -1,4 +1,4 @@
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { verifyDeviceCertificate, type PresentedCertificate, type PresentedClient } from '../shared/authority/index.js';
@@ -49,17 +49,25 @@ const verdicts = new WeakMap<TLSSocket, Verdict>();
  */
 export async function presentedClient(store: Store, req: IncomingMessage, now: number): Promise<PresentedClient> {
   const peer = requestCertificate(req);
-  if (!peer) return { refusal: 'certificate_required' };
+  // getPeerCertificate() answers {} (not null) when the client sent none.
+  if (!peer || Object.keys(peer).length === 0 || !peer.raw) return { refusal: 'certificate_required' };
   const socket = req.socket as TLSSocket;
   let verdict = verdicts.get(socket);
   if (!verdict || verdict.recheckAt <= now) {
-    verdict = await judge(store, peer.x509, now);
+    verdict = await judge(store, peer.raw, now);
     verdicts.set(socket, verdict);
   }
   return verdict.client;
 }
 
-async function judge(store: Store, presented: X509Certificate, now: number): Promise<Verdict> {
+async function judge(store: Store, der: Buffer, now: number): Promise<Verdict> {
+  let presented: X509Certificate;
+  try {
+    presented = new X509Certificate(der);
+  } catch {
+    // The TLS layer read it, OpenSSL's parser does not: nobody's device.
+    return { client: { refusal: 'certificate_invalid' }, recheckAt: now + REFUSAL_RECHECK_MS };
+  }
   const verdict = await verifyDeviceCertificate(store, presented, now);
   if (!('trusted' in verdict)) return { client: verdict, recheckAt: now + REFUSAL_RECHECK_MS };
   const { cert, validUntil } = verdict.trusted;
@@ -68,7 +76,7 @@ async function judge(store: Store, presented: X509Certificate, now: number): Pro
     commonName: cert.subject.commonName,
     organizationalUnit: cert.subject.organizationalUnit,
     notAfter: cert.notAfter.getTime(),
-    der: cert.der,
+    der,
   };
   return { client: { certificate }, recheckAt: validUntil };
 }

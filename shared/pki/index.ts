@@ -12,7 +12,7 @@ export {
 export { DEFAULT_KEY_ALGORITHM, isKeyAlgorithm, KEY_ALGORITHM_NAMES, KEY_ALGORITHMS } from './key-types.js';
 export { OID } from './oids.js';
 export { derToPem, MAX_PEM_BYTES, splitPemBundle } from './pem.js';
-export { certificateInfoFromX509, isIssuedBy, parseCertificate, subjectNameOf, type CertificateInfo } from './x509.js';
+export { certificateInfoFromX509, isIssuedBy, parseCertificate, type CertificateInfo } from './x509.js';
 export type { CsrInfo } from './csr.js';
 export type { IssueRequest, Profile, SubjectFields } from './issue.js';
 

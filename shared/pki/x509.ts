@@ -81,19 +81,6 @@ function tbsFields(der: Buffer): TbsFields {
   return { issuer, validity, subject, extensions };
 }
 
-/**
- * The subject's name attributes alone, for a label (the device a log line names): null when the
- * certificate's names cannot be read unambiguously, which parseCertificate would refuse.
- */
-export function subjectNameOf(der: Buffer): NameFields | null {
-  try {
-    return decodeName(tbsFields(der).subject, 'subject');
-  } catch (e) {
-    if (e instanceof DerError) return null;
-    throw e;
-  }
-}
-
 export function certificateInfoFromX509(cert: crypto.X509Certificate): CertificateInfo {
   const der = cert.raw;
   let fields: Omit<CertificateInfo, 'pem' | 'der' | 'fingerprint256' | 'serialNumber' | 'isCa' | 'publicKey' | 'publicKeyFingerprint' | 'key' | 'x509'>;

@@ -22,7 +22,6 @@ import {
   parseCsr,
   publicKeyFingerprint,
   splitPemBundle,
-  subjectNameOf,
   type KeyAlgorithm,
   type KeyPairPem,
 } from '../../shared/pki/index.js';
@@ -328,15 +327,6 @@ describe('certificate chains', () => {
     // Memoised: the same string each time.
     expect(device.publicKeyFingerprint).toBe(device.publicKeyFingerprint);
     expect(device.pem).toBe(chain.device.pem);
-  });
-
-  it('reads the subject alone for a label, and gives no name where reading it would be a guess', () => {
-    const chain = chains.ec as Chain;
-    expect(subjectNameOf(parseCertificate(chain.device.pem).der)).toEqual({ commonName: DEVICE_UUID, organizationalUnit: 'acme' });
-    const key = write('two-cn-key.pem', generateKeyPair().privateKeyPem);
-    const twoCns = openssl(['req', '-x509', '-new', '-key', key, '-subj', '/OU=acme/CN=one/CN=two', '-days', '1']);
-    expect(subjectNameOf(new crypto.X509Certificate(twoCns).raw)).toBeNull();
-    expect(subjectNameOf(Buffer.from('3003020101', 'hex'))).toBeNull();
   });
 
   it('refuses two certificates where one is expected, and non-certificates', async () => {

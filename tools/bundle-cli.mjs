@@ -11,6 +11,7 @@
 //
 //   node tools/bundle-cli.mjs
 import { build } from 'esbuild';
+import { NODE_BUNDLE } from './node-bundle.mjs';
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,16 +23,10 @@ await build({
   absWorkingDir: root,
   entryPoints: { main: 'cli/main.ts' },
   outdir: outDir,
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20.19',
+  ...NODE_BUNDLE,
   external: ['better-sqlite3', 'argon2', 'pg', 'pg-native'],
   // The CommonJS packages bundled into ESM call require() for Node's modules and the external
   // packages; esbuild's shim uses a `require` in scope when there is one.
   banner: { js: "import { createRequire as __tollgateRequire } from 'node:module';\nconst require = __tollgateRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
 chmodSync(join(outDir, 'main.js'), 0o755);

@@ -7,6 +7,7 @@
 //
 //   node tools/bundle-device.mjs <out dir>
 import { build } from 'esbuild';
+import { NODE_BUNDLE } from './node-bundle.mjs';
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,13 +26,7 @@ await build({
   absWorkingDir: root,
   entryPoints: entries,
   outdir: outDir,
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20.19',
+  ...NODE_BUNDLE,
   packages: 'external',
-  logLevel: 'warning',
 });
 for (const name of Object.keys(entries)) chmodSync(join(outDir, `${name}.js`), 0o755);

@@ -17,11 +17,9 @@ const PAGES = /^\/(?:|signin|devices|devices\/[0-9a-f-]{36}|enroll|cas|tokens|au
  * in dist/cli/chunks (the CLI's bundle) or in admin/ (the source tree).
  */
 export function defaultConsoleDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 3; dir = dirname(dir), depth++) {
-    if (basename(dir) === 'dist') return join(dir, 'console');
-  }
-  return join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'dist', 'console');
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dist = [here, dirname(here), dirname(dirname(here))].find((dir) => basename(dir) === 'dist');
+  return dist !== undefined ? join(dist, 'console') : join(resolve(here, '..'), 'dist', 'console');
 }
 
 const TYPES: Record<string, string> = {

@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { registerExpiryGauges } from '../shared/ops/expiry-metrics.js';
 import { startMetricsListener, type RunningMetricsListener } from '../shared/ops/metrics-listener.js';
 import type { ServiceMetrics } from '../shared/ops/metrics.js';
-import { openAuthority } from '../shared/runtime.js';
+import { openAuthority, SERVICE_STORE } from '../shared/runtime.js';
 import type { SqlStore } from '../shared/store/index.js';
 import { exitCodeOf, formatError } from './failure.js';
 import { untilStopped } from './lifecycle.js';
@@ -83,8 +83,7 @@ export async function runService(config: LoadedConfig, service: Service, stopWhe
     lock.release();
   };
   try {
-    // A service answers requests while it writes: its WAL checkpoints run beside the event loop.
-    deps = openAuthority(config, Date.now, { backgroundCheckpoints: true });
+    deps = openAuthority(config, Date.now, SERVICE_STORE);
     // A networked store connects and migrates in the background: the services start once it has.
     await deps.store.ready();
     await (service === 'gateway' ? startGatewayProcess : startAuthsvcProcess)(config, deps, log, (close) => closers.push(close));

@@ -1,4 +1,4 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { verifyDeviceCertificate, type PresentedCertificate, type PresentedClient } from '../shared/authority/index.js';
@@ -61,14 +61,7 @@ export async function presentedClient(store: Store, req: IncomingMessage, now: n
 }
 
 async function judge(store: Store, der: Buffer, now: number): Promise<Verdict> {
-  let presented: X509Certificate;
-  try {
-    presented = new X509Certificate(der);
-  } catch {
-    // The TLS layer read it, OpenSSL's parser does not: nobody's device.
-    return { client: { refusal: 'certificate_invalid' }, recheckAt: now + REFUSAL_RECHECK_MS };
-  }
-  const verdict = await verifyDeviceCertificate(store, presented, now);
+  const verdict = await verifyDeviceCertificate(store, der, now);
   if (!('trusted' in verdict)) return { client: verdict, recheckAt: now + REFUSAL_RECHECK_MS };
   const { cert, validUntil } = verdict.trusted;
   const certificate: PresentedCertificate = {

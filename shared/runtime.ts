@@ -20,6 +20,13 @@ export function openKeyStore(config: LoadedConfig, store: SqlStore, now: () => n
 }
 
 /**
+ * How a long-running service opens its store (`serve`, `up`, and the benchmarks' servers, which
+ * measure what they run): it answers requests while it writes, so its WAL checkpoints run in a
+ * worker thread beside the event loop (store/sqlite-checkpointer.ts).
+ */
+export const SERVICE_STORE = { backgroundCheckpoints: true } as const;
+
+/**
  * Opens what every Tollgate process works on: the store and the key store, as configured. The
  * services create the database on first start; tools that only work on one pass `mustExist`. A
  * PostgreSQL store connects and migrates in the background; `await deps.store.ready()` to know.

@@ -11,12 +11,9 @@ import { startAuthsvc } from '../../authsvc/server.js';
 import { startGateway } from '../../gateway/server.js';
 import { loadConfig } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
-import { openAuthority } from '../../shared/runtime.js';
+import { openAuthority, SERVICE_STORE } from '../../shared/runtime.js';
 import { startBareHttps } from './bare-https.js';
 import { startBareRealm } from './bare-realm.js';
-
-/** The store as `tollgate serve` opens it for a service (cli/serve.ts). */
-const SERVICE_STORE = { backgroundCheckpoints: true };
 
 export type ChildKind = 'authsvc' | 'gateway' | 'bare-realm' | 'bare-https';
 

@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { certificateInfoFromX509, isIssuedBy, OID, parseCertificate, type CertificateInfo } from '../pki/index.js';
 import type { DeviceCa, Store } from '../store/types.js';
 import type { RefusalReason } from './refusals.js';
@@ -43,14 +43,14 @@ export type DeviceCertificateVerdict = { trusted: TrustedCertificate } | ({ refu
  * one no longer does. Devices are issued directly by a registered CA (enrollment, renewal and
  * just-in-time registration all require it), so there is no chain to build.
  *
- * `presented` is a fresh reading of the DER the client sent. Not the handshake's own reading
+ * The DER the client sent is read afresh here, not taken from the handshake's own reading
  * (TLSSocket.getPeerX509Certificate): that one measured cheaper per connection, but under sustained
  * new connections the gateway's memory grew by about 9 KiB for each (bench/, suite memory).
  */
-export async function verifyDeviceCertificate(store: Store, presented: X509Certificate, now: number): Promise<DeviceCertificateVerdict> {
+export async function verifyDeviceCertificate(store: Store, der: Buffer, now: number): Promise<DeviceCertificateVerdict> {
   let cert: CertificateInfo;
   try {
-    cert = certificateInfoFromX509(presented);
+    cert = certificateInfoFromX509(new X509Certificate(der));
   } catch {
     // TLS read it, but it is not a certificate Tollgate can read (two CNs, say): nobody's device.
     return { refusal: 'certificate_invalid' };

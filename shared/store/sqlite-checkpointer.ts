@@ -21,7 +21,8 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
+// fileMustExist: a store whose file was deleted meanwhile must not get an empty one at its path.
+const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs, fileMustExist: true });
 const checkpoint = () => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');

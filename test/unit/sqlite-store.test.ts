@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -80,5 +80,16 @@ describe('SqliteStore file', () => {
     while (!lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(lost).toBe(true);
     await checkpointer.stop();
+  });
+
+  it("never creates a database where the store's file was deleted", async () => {
+    const path = join(dir, 'deleted.db');
+    let lost = false;
+    const checkpointer = new BackgroundCheckpointer(path, { onLost: () => (lost = true) });
+    const deadline = Date.now() + 10_000;
+    while (!lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(lost).toBe(true);
+    await checkpointer.stop();
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -18,6 +18,7 @@
  */
 import crypto from 'node:crypto';
 import { invalidInput, TollgateError } from '../shared/errors.js';
+import { randomBytesFromPool } from '../shared/secrets.js';
 import type { AccessEntry } from './policy.js';
 
 export interface SigningKey {
@@ -82,7 +83,7 @@ export function signRegistryToken(key: SigningKey, claims: TokenClaims, hint: Ke
   const nowMs = claims.now ? claims.now.getTime() : Date.now();
   const iat = Math.floor(nowMs / 1000);
   const exp = iat + claims.ttlSeconds;
-  const jti = crypto.randomBytes(JTI_BYTES).toString('base64url');
+  const jti = randomBytesFromPool(JTI_BYTES).toString('base64url');
   // Claim order mirrors distribution's ClaimSet; `access` is rebuilt so only its three fields
   // can ever reach the token.
   const payload = {

@@ -132,21 +132,23 @@ export async function postgresSuite(o: SuiteOptions): Promise<SuiteResult> {
       }
     }
     const [sr, pr, sg, pgw] = [runs.sqlite.realm!, runs.postgres.realm!, runs.sqlite.gateway!, runs.postgres.gateway!];
-    const side = (name: string, unit: string, pgValue: number, sqliteValue: number, higherIsBetter: boolean): Figure => ({
+    // The report's one convention: ratio = value / reference (here PostgreSQL / SQLite), read as
+    // higher-is-better for throughput and lower-is-better for times, like every other figure.
+    const side = (name: string, unit: string, pgValue: number, sqliteValue: number): Figure => ({
       suite: 'postgres',
       name,
       value: round(pgValue, 2),
       unit,
       ceiling: round(sqliteValue, 2),
-      ratio: round(higherIsBetter ? pgValue / sqliteValue : sqliteValue / pgValue, 3),
+      ratio: round(pgValue / sqliteValue, 3),
       target: 'informational (PostgreSQL / SQLite, same run)',
       met: null,
     });
     figures.push(
-      side('realm throughput, PostgreSQL vs SQLite', 'req/s', pr.requestsPerSec, sr.requestsPerSec, true),
-      side('realm p99, PostgreSQL vs SQLite', 'ms', pr.p99Ms, sr.p99Ms, false),
-      side('gateway (new conn) throughput, PostgreSQL vs SQLite', 'req/s', pgw.requestsPerSec, sg.requestsPerSec, true),
-      side('gateway (new conn) p99, PostgreSQL vs SQLite', 'ms', pgw.p99Ms, sg.p99Ms, false),
+      side('realm throughput, PostgreSQL vs SQLite', 'req/s', pr.requestsPerSec, sr.requestsPerSec),
+      side('realm p99, PostgreSQL vs SQLite', 'ms', pr.p99Ms, sr.p99Ms),
+      side('gateway (new conn) throughput, PostgreSQL vs SQLite', 'req/s', pgw.requestsPerSec, sg.requestsPerSec),
+      side('gateway (new conn) p99, PostgreSQL vs SQLite', 'ms', pgw.p99Ms, sg.p99Ms),
     );
 
     // ---- two realm instances against one ----

@@ -82,3 +82,59 @@ export class BackgroundCheckpointer {
     return this.exited;
   }
 }
+
+/** A connection's share of the one checkpointer of its database file in this process. */
+export interface CheckpointerLease {
+  /** Gives the share back; the last one stops the worker (after one more checkpoint). */
+  release(): Promise<void>;
+}
+
+interface SharedCheckpointer {
+  checkpointer: BackgroundCheckpointer;
+  /** Each holder's onLost, by lease. */
+  holders: Map<CheckpointerLease, () => void>;
+}
+
+/**
+ * One checkpointer per database file per process, however many services there opened it:
+ * `tollgate up` runs the gateway (with the admin API) and the realm in one process, each with its
+ * own store connection, and one worker copies the WAL for both as well as two would, for one
+ * thread's memory and one timer.
+ */
+const SHARED = new Map<string, SharedCheckpointer>();
+
+/**
+ * A share of the checkpointer of `path` (an absolute path: one file, one key), started by the first
+ * holder with its options. If the worker is lost, every holder hears it (`onLost`), and the next
+ * holder to come starts a new one.
+ */
+export function shareCheckpointer(path: string, options: CheckpointerOptions & { onLost: () => void }): CheckpointerLease {
+  let shared = SHARED.get(path);
+  if (!shared) {
+    const holders = new Map<CheckpointerLease, () => void>();
+    const checkpointer = new BackgroundCheckpointer(path, {
+      ...options,
+      onLost: () => {
+        if (SHARED.get(path)?.checkpointer === checkpointer) SHARED.delete(path);
+        for (const onLost of holders.values()) onLost();
+      },
+    });
+    shared = { checkpointer, holders };
+    SHARED.set(path, shared);
+  }
+  const { checkpointer, holders } = shared;
+  const lease: CheckpointerLease = {
+    release: async () => {
+      if (!holders.delete(lease) || holders.size > 0) return;
+      if (SHARED.get(path)?.checkpointer === checkpointer) SHARED.delete(path);
+      await checkpointer.stop();
+    },
+  };
+  holders.set(lease, options.onLost);
+  return lease;
+}
+
+/** How many files have a running checkpointer in this process (for tests). */
+export function sharedCheckpointerCount(): number {
+  return SHARED.size;
+}

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { TollgateError } from '../errors.js';
 import { isDiskFull, StoreFileHealth } from './file-health.js';
-import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
+import { shareCheckpointer, type CheckpointerLease } from './sqlite-checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import { num, storeBusy, type Param, type Queryable, type Row, type RowSet, type SqlEngine } from './engine.js';
 
@@ -100,7 +100,7 @@ export class SqliteEngine implements SqlEngine {
   private readonly queue: { tail: Promise<void>; users: number };
   /** The open file still at its path, and its disk not full (see file-health.ts). */
   private readonly health: StoreFileHealth;
-  private checkpointer: BackgroundCheckpointer | null = null;
+  private checkpointer: CheckpointerLease | null = null;
   private checkpointerStart: NodeJS.Timeout | null = null;
 
   constructor(
@@ -147,7 +147,7 @@ export class SqliteEngine implements SqlEngine {
   private startCheckpointer(busyTimeoutMs: number): void {
     this.checkpointerStart = null;
     this.writer.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = new BackgroundCheckpointer(this.path, {
+    this.checkpointer = shareCheckpointer(resolve(this.path), {
       busyTimeoutMs,
       // Without the worker, the commits checkpoint again, as SQLite does by default.
       onLost: () => {
@@ -265,7 +265,7 @@ export class SqliteEngine implements SqlEngine {
     await this.queue.tail;
     if (--this.queue.users === 0) WRITE_QUEUES.delete(this.queueKey);
     if (this.checkpointerStart) clearTimeout(this.checkpointerStart);
-    await this.checkpointer?.stop();
+    await this.checkpointer?.release();
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
   }

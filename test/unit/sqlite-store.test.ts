@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { openAuthority } from '../../shared/runtime.js';
 import { SqliteStore } from '../../shared/store/index.js';
-import { BackgroundCheckpointer } from '../../shared/store/sqlite-checkpointer.js';
+import { BackgroundCheckpointer, shareCheckpointer, sharedCheckpointerCount } from '../../shared/store/sqlite-checkpointer.js';
 
 /** What only the embedded engine has: a file of its own. The shared contract is test/conformance/. */
 
@@ -91,5 +91,43 @@ describe('SqliteStore file', () => {
     expect(lost).toBe(true);
     await checkpointer.stop();
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('runs one checkpointer per file for every store of the process on it, until the last one closes', async () => {
+    const path = join(dir, 'tollgate.db');
+    const before = sharedCheckpointerCount();
+    // As `tollgate up` opens it (one store per service, each with background checkpoints), and one more.
+    const stores = [0, 1, 2].map(() => new SqliteStore(path, { backgroundCheckpoints: true }));
+    const deadline = Date.now() + 10_000;
+    while (sharedCheckpointerCount() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sharedCheckpointerCount()).toBe(before + 1);
+    await stores[0]!.close();
+    await stores[1]!.close();
+    // The remaining store's commits still reach the file without waiting for 1000 pages.
+    const size = statSync(path).size;
+    for (let i = 0; i < 40; i++) await stores[2]!.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'x'.repeat(2000) } });
+    const copied = Date.now() + 10_000;
+    while (statSync(path).size <= size && Date.now() < copied) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(path).size).toBeGreaterThan(size);
+    expect(sharedCheckpointerCount()).toBe(before + 1);
+    await stores[2]!.close();
+    expect(sharedCheckpointerCount()).toBe(before);
+  });
+
+  it('tells every holder of a shared checkpointer that it was lost, and starts a new one for the next', async () => {
+    const path = join(dir, 'lost.db'); // no such file: the worker cannot open it and ends
+    const lost = [false, false];
+    const a = shareCheckpointer(path, { onLost: () => (lost[0] = true) });
+    const b = shareCheckpointer(path, { onLost: () => (lost[1] = true) });
+    const deadline = Date.now() + 10_000;
+    while (!(lost[0] && lost[1]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(lost).toEqual([true, true]);
+    let lostAgain = false;
+    const c = shareCheckpointer(path, { onLost: () => (lostAgain = true) });
+    const again = Date.now() + 10_000;
+    while (!lostAgain && Date.now() < again) await new Promise((r) => setTimeout(r, 20));
+    expect(lostAgain).toBe(true);
+    await Promise.all([a.release(), b.release(), c.release()]);
   });
 });

@@ -1,11 +1,11 @@
 import type { Request, Response } from 'express';
 import { API_TOKEN_SCOPES, recordConsoleSession, redeemConsoleSigninCode, type AuthorityDeps } from '../shared/authority/index.js';
 import { forbidden, invalidInput, isTollgateError, unauthenticated } from '../shared/errors.js';
-import { hashSecret, secretKind } from '../shared/secrets.js';
+import { hashSecret, sameSecret, secretKind } from '../shared/secrets.js';
 import type { Logger } from '../shared/log.js';
 import type { ConsoleOidc } from './console-oidc.js';
 import type { AdminService, Principal } from './service.js';
-import { SESSION_COOKIE, cookieName, readCookie, sameSecret, serializeCookie, type Session, type SessionGrant, type SessionStore } from './session.js';
+import { SESSION_COOKIE, cookieName, readCookie, serializeCookie, type Session, type SessionGrant, type SessionStore } from './session.js';
 
 /**
  * How a browser signs in to the console and what its session stands for. The session resolves to

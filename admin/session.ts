@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /**
@@ -34,12 +34,6 @@ export const MAX_AGE_MS = 12 * 3_600_000;
 const MAX_SESSIONS = 10_000;
 
 const hashId = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
-
-export function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb);
-}
 
 export class SessionStore {
   /** By the SHA-256 of the session id, so a heap dump does not hand out live cookies. */

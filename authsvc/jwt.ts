@@ -18,7 +18,7 @@
  */
 import crypto from 'node:crypto';
 import { invalidInput, TollgateError } from '../shared/errors.js';
-import { randomBytesFromPool } from '../shared/secrets.js';
+import { randomBytesFromPool } from '../shared/random.js';
 import type { AccessEntry } from './policy.js';
 
 export interface SigningKey {

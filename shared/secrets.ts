@@ -1,5 +1,6 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { randomBytesFromPool } from './random.js';
 
 /**
  * Opaque bearer secrets: device tokens (from /hub-creds/), factory API tokens, refresh tokens and
@@ -33,29 +34,6 @@ function checksum(body: string): string {
 export interface NewSecret {
   secret: string;
   secretHash: string;
-}
-
-/**
- * Random bytes for secrets and ids, taken from a pool filled 4 KiB at a time: a `randomBytes` call
- * costs about 2.6 us on this kind of machine whatever its size, a slice of the pool about 0.1 us,
- * and every mint and every realm token takes two or three (bench/, gateway keep-alive and realm).
- * The bytes are the same CSPRNG's (OpenSSL's, through `randomFillSync`); each is handed out once.
- */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomPoolOffset = RANDOM_POOL.length;
-
-/** `size` (at most 4096) fresh random bytes, as a copy the caller owns. */
-export function randomBytesFromPool(size: number): Buffer {
-  if (size > RANDOM_POOL.length) throw new RangeError(`at most ${RANDOM_POOL.length} random bytes at a time`);
-  if (randomPoolOffset + size > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
-    randomPoolOffset = 0;
-  }
-  const out = Buffer.from(RANDOM_POOL.subarray(randomPoolOffset, randomPoolOffset + size));
-  // Handed out once: the copy is the caller's, the pool's bytes are zeroed.
-  RANDOM_POOL.fill(0, randomPoolOffset, randomPoolOffset + size);
-  randomPoolOffset += size;
-  return out;
 }
 
 export function newSecret(kind: SecretKind): NewSecret {
@@ -104,10 +82,20 @@ export function newTokenId(now = Date.now()): string {
  * Compares two strings in time independent of where they differ. Their lengths are not hidden: two
  * strings of different lengths are unequal at once (the values compared here, a Basic username and
  * a token's subject, have public lengths). Hashing both sides first would hide the length too, at
- * ten times the cost on the realm's path.
+ * ten times the cost on the realm's path: sameSecret, below, for values whose length is secret.
  */
 export function constantTimeEqual(a: string, b: string): boolean {
   const ba = Buffer.from(a, 'utf8');
   const bb = Buffer.from(b, 'utf8');
   return ba.length === bb.length && timingSafeEqual(ba, bb);
+}
+
+/**
+ * Compares two secrets (a CSRF token, an OAuth2 `state`) in time independent of their contents and
+ * of their lengths: both are hashed first, so a guess learns nothing, not even how long the secret is.
+ */
+export function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
 }

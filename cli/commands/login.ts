@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { TollgateError } from '../../shared/errors.js';
+import { sameSecret } from '../../shared/secrets.js';
 import { intOption, stringOption } from '../args.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
@@ -33,9 +33,6 @@ function providerDefaults(ctx: Context): ProviderDefaults {
   const clientId = section.clientId ?? (section.audience.length === 1 ? section.audience[0] : undefined);
   return { issuer: section.issuer, ...(clientId ? { clientId } : {}), accountClaim: section.accountClaim };
 }
-
-const sameSecret = (a: string, b: string) =>
-  timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 const page = (title: string) =>
   `<!doctype html><html><head><meta charset="utf-8"><title>Tollgate</title></head><body><p>${title}</p></body></html>`;

@@ -198,6 +198,14 @@ describe('realm: refusals', () => {
     expect((await lastAudit(AUDIT_REFUSED)).factoryId).toBe(acme.id);
   });
 
+  it('refuses a good secret under a username that is the right one shortened or lengthened', async () => {
+    // The username check answers at once on a length that differs: these must still be refused.
+    for (const username of [device.uuid.slice(0, -1), `${device.uuid}0`]) {
+      const res = await get({ service: SERVICE }, { username, secret: deviceCreds.secret });
+      await expectRefused(res, 'username_mismatch', `device:${device.uuid}`);
+    }
+  });
+
   it('refuses an expired device token', async () => {
     const d = await t.device(acme);
     const creds = await t.deviceToken(d);

@@ -113,6 +113,19 @@ describe('SqliteStore file', () => {
     expect(sharedCheckpointerCount()).toBe(before + 1);
     await stores[2]!.close();
     expect(sharedCheckpointerCount()).toBe(before);
+
+    // A service restarted in the same process (the store opened again) gets a worker again.
+    const reopened = new SqliteStore(path, { backgroundCheckpoints: true });
+    const restarted = Date.now() + 10_000;
+    while (sharedCheckpointerCount() === before && Date.now() < restarted) await new Promise((r) => setTimeout(r, 50));
+    expect(sharedCheckpointerCount()).toBe(before + 1);
+    const sizeAfterRestart = statSync(path).size;
+    for (let i = 0; i < 40; i++) await reopened.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'y'.repeat(2000) } });
+    const copiedAgain = Date.now() + 10_000;
+    while (statSync(path).size <= sizeAfterRestart && Date.now() < copiedAgain) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(path).size).toBeGreaterThan(sizeAfterRestart);
+    await reopened.close();
+    expect(sharedCheckpointerCount()).toBe(before);
   });
 
   it('tells every holder of a shared checkpointer that it was lost, and starts a new one for the next', async () => {

@@ -7,6 +7,7 @@ import { loadConfig } from '../../shared/config.js';
 import { openAuthority } from '../../shared/runtime.js';
 import { SqliteStore } from '../../shared/store/index.js';
 import { BackgroundCheckpointer, shareCheckpointer, sharedCheckpointerCount } from '../../shared/store/sqlite-checkpointer.js';
+import { waitUntil } from '../support/wait.js';
 
 /** What only the embedded engine has: a file of its own. The shared contract is test/conformance/. */
 
@@ -53,8 +54,7 @@ describe('SqliteStore file', () => {
     const before = statSync(path).size;
     // A few dozen commits: far below the 1000 pages at which a commit would checkpoint itself.
     for (let i = 0; i < 40; i++) await store.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'x'.repeat(2000) } });
-    const deadline = Date.now() + 10_000;
-    while (statSync(path).size <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => statSync(path).size > before);
     // The pages reached the database file while the store was open: the worker copied them.
     expect(statSync(path).size).toBeGreaterThan(before);
     await store.close();
@@ -76,8 +76,7 @@ describe('SqliteStore file', () => {
   it('hands checkpointing back when its worker is lost', async () => {
     let lost = false;
     const checkpointer = new BackgroundCheckpointer(join(dir, 'no-such-dir', 'tollgate.db'), { onLost: () => (lost = true) });
-    const deadline = Date.now() + 10_000;
-    while (!lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => lost);
     expect(lost).toBe(true);
     await checkpointer.stop();
   });
@@ -86,8 +85,7 @@ describe('SqliteStore file', () => {
     const path = join(dir, 'deleted.db');
     let lost = false;
     const checkpointer = new BackgroundCheckpointer(path, { onLost: () => (lost = true) });
-    const deadline = Date.now() + 10_000;
-    while (!lost && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => lost);
     expect(lost).toBe(true);
     await checkpointer.stop();
     expect(existsSync(path)).toBe(false);
@@ -98,8 +96,7 @@ describe('SqliteStore file', () => {
     const before = sharedCheckpointerCount();
     // As `tollgate up` opens it (one store per service, each with background checkpoints), and one more.
     const stores = [0, 1, 2].map(() => new SqliteStore(path, { backgroundCheckpoints: true }));
-    const deadline = Date.now() + 10_000;
-    while (sharedCheckpointerCount() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => sharedCheckpointerCount() !== before);
     await new Promise((r) => setTimeout(r, 300));
     expect(sharedCheckpointerCount()).toBe(before + 1);
     await stores[0]!.close();
@@ -107,8 +104,7 @@ describe('SqliteStore file', () => {
     // The remaining store's commits still reach the file without waiting for 1000 pages.
     const size = statSync(path).size;
     for (let i = 0; i < 40; i++) await stores[2]!.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'x'.repeat(2000) } });
-    const copied = Date.now() + 10_000;
-    while (statSync(path).size <= size && Date.now() < copied) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => statSync(path).size > size);
     expect(statSync(path).size).toBeGreaterThan(size);
     expect(sharedCheckpointerCount()).toBe(before + 1);
     await stores[2]!.close();
@@ -116,13 +112,11 @@ describe('SqliteStore file', () => {
 
     // A service restarted in the same process (the store opened again) gets a worker again.
     const reopened = new SqliteStore(path, { backgroundCheckpoints: true });
-    const restarted = Date.now() + 10_000;
-    while (sharedCheckpointerCount() === before && Date.now() < restarted) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => sharedCheckpointerCount() !== before);
     expect(sharedCheckpointerCount()).toBe(before + 1);
     const sizeAfterRestart = statSync(path).size;
     for (let i = 0; i < 40; i++) await reopened.appendAudit({ actor: 'operator', action: 'test.write', outcome: 'success', details: { i, pad: 'y'.repeat(2000) } });
-    const copiedAgain = Date.now() + 10_000;
-    while (statSync(path).size <= sizeAfterRestart && Date.now() < copiedAgain) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => statSync(path).size > sizeAfterRestart);
     expect(statSync(path).size).toBeGreaterThan(sizeAfterRestart);
     await reopened.close();
     expect(sharedCheckpointerCount()).toBe(before);
@@ -133,13 +127,11 @@ describe('SqliteStore file', () => {
     const lost = [false, false];
     const a = shareCheckpointer(path, { onLost: () => (lost[0] = true) });
     const b = shareCheckpointer(path, { onLost: () => (lost[1] = true) });
-    const deadline = Date.now() + 10_000;
-    while (!(lost[0] && lost[1]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => lost[0] === true && lost[1] === true);
     expect(lost).toEqual([true, true]);
     let lostAgain = false;
     const c = shareCheckpointer(path, { onLost: () => (lostAgain = true) });
-    const again = Date.now() + 10_000;
-    while (!lostAgain && Date.now() < again) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => lostAgain);
     expect(lostAgain).toBe(true);
     await Promise.all([a.release(), b.release(), c.release()]);
   });
